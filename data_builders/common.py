@@ -1,0 +1,67 @@
+"""Pieces shared by the SYSU-MM01 and RegDB builders: the feature spec and input checks."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import tensorflow_datasets as tfds
+from PIL import Image
+
+VISIBLE, INFRARED = 0, 1
+
+
+class LayoutError(ValueError):
+  """The manual folder does not have the raw layout the builder expects."""
+
+
+def features() -> tfds.features.FeaturesDict:
+  """Every example: encoded image (decoded to 3 channels in the pipeline) and its metadata."""
+  return tfds.features.FeaturesDict({
+      # Stored as the original file bytes (JPEG or BMP); no TensorFlow needed to write or read.
+      "image": tfds.features.Image(shape=(None, None, 3)),
+      "label": np.int32,
+      "identity": np.int32,
+      "camera": np.int32,
+      "modality": np.int32,
+      "path": tfds.features.Text(),
+  })
+
+
+def check_image(path: str) -> None:
+  """Raises LayoutError naming `path` unless it is a readable image."""
+  try:
+    with Image.open(path) as image:
+      image.verify()
+  except (OSError, SyntaxError) as e:
+    raise LayoutError(f"{path}: not a readable image ({e}).") from e
+
+
+def require_both_modalities(split: str, modalities_of: dict[int, set[int]], where: str) -> None:
+  """Training needs every identity in both modalities; names the first that is not."""
+  for identity, seen in sorted(modalities_of.items()):
+    if seen != {VISIBLE, INFRARED}:
+      missing = "infrared" if VISIBLE in seen else "visible"
+      raise LayoutError(
+          f"{where}: {split} identity {identity} has no {missing} image; every training identity "
+          "needs images of both modalities for cross-modality batches.")
+
+
+def manual_dir(dl_manager, expected: list[str], dataset: str) -> str:
+  """Returns the manual folder as a string after checking it holds the `expected` entries."""
+  try:
+    root = os.fspath(dl_manager.manual_dir)
+  except AssertionError as e:  # TFDS asserts when no manual_dir is configured
+    raise LayoutError(f"{dataset}: no manual_dir given; see the builder's download instructions.") from e
+  if not os.path.isdir(root):
+    raise LayoutError(f"{dataset}: manual_dir {root} does not exist.")
+  missing = [e for e in expected if not os.path.exists(os.path.join(root, e))]
+  if missing:
+    nested = [d for d in sorted(os.listdir(root))
+              if os.path.isdir(os.path.join(root, d))
+              and all(os.path.exists(os.path.join(root, d, e)) for e in expected)]
+    hint = f" It looks like the parent folder: use {os.path.join(root, nested[0])}." if nested else ""
+    raise LayoutError(
+        f"{dataset}: manual_dir {root} is missing {', '.join(missing)} (expected the dataset's "
+        f"original layout with {', '.join(expected)}).{hint}")
+  return root
