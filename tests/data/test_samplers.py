@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+
+from vireid_jax.data import samplers
+
+
+@pytest.fixture
+def index():
+  rng = np.random.default_rng(0)
+  labels, modality = [], []
+  for y in range(12):
+    for m, n in ((0, rng.integers(1, 6)), (1, rng.integers(1, 6))):
+      labels += [y] * n
+      modality += [m] * n
+  labels, modality = np.array(labels), np.array(modality)
+  perm = rng.permutation(len(labels))  # records in arbitrary order
+  return samplers.ModalityIndex.from_columns(labels[perm], modality[perm]), labels[perm], modality[perm]
+
+
+def test_pk_batch(index):
+  idx, labels, modality = index
+  for b in range(20):
+    recs = samplers.pk_batch(idx, b, p=4, k=3, seed=1)
+    assert recs.shape == (2, 12)
+    np.testing.assert_array_equal(modality[recs], [[0] * 12, [1] * 12])
+    np.testing.assert_array_equal(labels[recs[0]], labels[recs[1]])  # same identity order
+    ids = labels[recs[0]].reshape(4, 3)
+    assert (ids == ids[:, :1]).all() and len(set(ids[:, 0])) == 4
+    for row in recs:  # distinct images whenever the identity has enough of them
+      for y, group in zip(ids[:, 0], row.reshape(4, 3)):
+        assert (labels[group] == y).all()
+        if np.sum((labels == y) & (modality == modality[group[0]])) >= 3:
+          assert len(set(group)) == 3
+  np.testing.assert_array_equal(samplers.pk_batch(idx, 5, p=4, k=3, seed=1), samplers.pk_batch(idx, 5, p=4, k=3, seed=1))
+  assert not np.array_equal(samplers.pk_batch(idx, 5, p=4, k=3, seed=1), samplers.pk_batch(idx, 6, p=4, k=3, seed=1))
+
+
+def test_pk_batch_rejects_too_many_identities(index):
+  with pytest.raises(ValueError, match="P = 13"):
+    samplers.pk_batch(index[0], 0, p=13, k=2, seed=0)
+
+
+def test_tuple_batch(index):
+  idx, labels, modality = index
+  for b in range(20):
+    recs = samplers.tuple_batch(idx, b, n=5, seed=2).reshape(2, 5, 3)
+    for m in (0, 1):
+      anchor, positive, negative = recs[m].T
+      assert (modality[recs[m]] == m).all()
+      np.testing.assert_array_equal(labels[anchor], labels[positive])
+      np.testing.assert_array_equal(labels[recs[0, :, 0]], labels[anchor])  # anchor pairs share identity
+      assert (labels[negative] != labels[anchor]).all()
+      single = np.array([np.sum((labels == y) & (modality == m)) == 1 for y in labels[anchor]])
+      assert (anchor != positive)[~single].all()
+
+
+def test_epoch_length(index):
+  idx, _, modality = index
+  n = max(np.sum(modality == 0), np.sum(modality == 1))
+  assert samplers.batches_per_epoch(idx, 8) == int(np.ceil(n / 8))

@@ -1,0 +1,90 @@
+import os
+
+import numpy as np
+import pytest
+import scipy.io
+from PIL import Image
+
+from vireid_jax.data import synthetic
+
+SMALL = synthetic.SysuSpec(num_identities=10, num_train=5, num_val=2, images_per_camera=(2, 3), height=48, width=24)
+
+
+@pytest.fixture(scope="module")
+def sysu_tree(tmp_path_factory):
+  root = tmp_path_factory.mktemp("sysu")
+  synthetic.write_sysu(str(root), SMALL)
+  return root
+
+
+def test_sysu_is_deterministic(sysu_tree, tmp_path):
+  synthetic.write_sysu(str(tmp_path), SMALL)
+  for path in sorted(sysu_tree.rglob("*.jpg"))[:20]:
+    assert (tmp_path / path.relative_to(sysu_tree)).read_bytes() == path.read_bytes()
+
+
+def test_sysu_layout(sysu_tree):
+  splits = {n: (sysu_tree / "exp" / f"{n}_id.txt").read_text() for n in ("train", "val", "test")}
+  for text in splits.values():
+    assert "\n" not in text.strip() and all(t.isdigit() for t in text.split(","))
+  ids = [sorted(int(t) for t in text.split(",")) for text in splits.values()]
+  assert [len(i) for i in ids] == [5, 2, 3]
+  assert len(set().union(*map(set, ids))) == 10
+  for path in sysu_tree.rglob("*.jpg"):
+    cam, person, name = path.relative_to(sysu_tree).parts
+    assert cam in {f"cam{c}" for c in range(1, 7)} and len(person) == 4 and len(name) == 8
+    pixels = np.asarray(Image.open(path))
+    assert pixels.shape == (48, 24, 3)
+    if cam in ("cam3", "cam6"):  # infrared: three nearly equal channels (JPEG may perturb slightly)
+      assert np.abs(pixels.astype(int) - pixels.mean(-1, keepdims=True)).max() <= 12
+
+
+def test_sysu_rand_perm_cam_format(sysu_tree):
+  cells = scipy.io.loadmat(sysu_tree / "exp" / "rand_perm_cam.mat")["rand_perm_cam"]
+  assert cells.shape == (6, 1)
+  for c in range(6):
+    per_person = cells[c, 0]
+    for p in range(per_person.shape[0]):
+      folder = sysu_tree / f"cam{c + 1}" / f"{p + 1:04d}"
+      n = len(list(folder.glob("*.jpg"))) if folder.exists() else 0
+      perm = per_person[p, 0]
+      assert perm.shape == (10, n)
+      for row in perm:
+        assert sorted(row.tolist()) == list(range(1, n + 1))
+
+
+def test_every_identity_has_both_modalities(sysu_tree):
+  for person in {p.name for p in sysu_tree.glob("cam*/*")}:
+    cams = {int(c.parent.name[3:]) for c in sysu_tree.glob(f"cam*/{person}") if any(c.iterdir())}
+    assert cams & {1, 2, 4, 5} and cams & {3, 6}
+
+
+def test_thermal_is_independent_of_colour():
+  """Across identities, garment colour brightness must not predict its thermal intensity."""
+  people = [synthetic.sample_person(np.random.default_rng(i)) for i in range(400)]
+  brightness = np.array([p.upper.mean() for p in people])
+  heat = np.array([p.upper_heat for p in people])
+  assert abs(np.corrcoef(brightness, heat)[0, 1]) < 0.15
+
+
+def test_regdb_layout_and_alignment(tmp_path):
+  spec = synthetic.RegdbSpec(num_identities=6, images_per_identity=4, height=48, width=24, trials=2)
+  synthetic.write_regdb(str(tmp_path), spec)
+  for trial in (1, 2):
+    seen = {}
+    for split in ("train", "test"):
+      for modality in ("visible", "thermal"):
+        lines = (tmp_path / "idx" / f"{split}_{modality}_{trial}.txt").read_text().split("\n")
+        for line in filter(None, lines):
+          path, label = line.split()
+          assert (tmp_path / path).is_file() and path.startswith(modality.capitalize() + "/")
+          seen.setdefault(split, set()).add(int(path.split("/")[1]))
+    assert len(seen["train"]) == len(seen["test"]) == 3 and not seen["train"] & seen["test"]
+  # Aligned pairs: the k-th visible and thermal image share the silhouette (same placement).
+  visible = sorted((tmp_path / "Visible" / "1").glob("*.bmp"))
+  thermal = sorted((tmp_path / "Thermal" / "1").glob("*.bmp"))
+  assert len(visible) == len(thermal) == 4
+  for v, t in zip(visible, thermal):
+    assert v.name.replace("_v_", "_t_") == t.name
+    tv = np.asarray(Image.open(t)).astype(float).mean(-1)
+    assert tv.shape == (48, 24)

@@ -1,0 +1,110 @@
+"""Grain input pipelines: sampled cross-modality training batches and ordered, padded eval batches.
+
+A training batch is one Grain element built from its batch number (see `samplers`), so any
+number of worker processes keeps batches whole and the iterator state is a position in a range.
+Arrays in a training batch have a leading modality axis: `image` float32 [2, n, H, W, 3] and
+`label`, `identity`, `camera`, `modality` int32 [2, n] (row 0 visible, row 1 infrared; for the
+tuple sampler n = 3N ordered (tuple, role)). On several hosts each host loads its own slice of
+the n axis; augmentation is seeded by the global position, so the global batch does not depend
+on the number of hosts.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import grain
+import numpy as np
+
+from vireid_jax.data import samplers, transforms
+
+Sampler = Callable[..., np.ndarray]
+META = ("label", "identity", "camera", "modality")
+
+
+def make_sampler(cfg: Any) -> tuple[Sampler, int]:
+  """The config's sampler and the images of one modality it puts in a batch.
+
+  `cfg.sampler` is "pk" (fields `p`, `k`) or "tuple" (field `tuples`).
+  """
+  if cfg.sampler == "pk":
+    return functools.partial(samplers.pk_batch, p=cfg.p, k=cfg.k), cfg.p * cfg.k
+  if cfg.sampler == "tuple":
+    return functools.partial(samplers.tuple_batch, n=cfg.tuples), 3 * cfg.tuples
+  raise ValueError(f"data.sampler: expected 'pk' or 'tuple', got {cfg.sampler!r}.")
+
+
+def _host_slice(n: int, process_index: int, process_count: int) -> slice:
+  if n % process_count:
+    raise ValueError(f"{n} images per modality per batch do not split over {process_count} hosts.")
+  share = n // process_count
+  return slice(process_index * share, (process_index + 1) * share)
+
+
+def _read(source: Any, records: np.ndarray) -> list[dict[str, Any]]:
+  return source.__getitems__([int(r) for r in records.reshape(-1)])
+
+
+def load_train_batch(batch: int, *, source: Any, index: samplers.ModalityIndex, sampler: Sampler,
+                     seed: int, augment: Any, host: slice) -> dict[str, np.ndarray]:
+  """Samples, reads, decodes and augments training batch number `batch` (this host's slice)."""
+  records = sampler(index, batch, seed=seed)
+  n = records.shape[1]
+  positions = (np.arange(2)[:, None] * n + np.arange(n)[None, :])[:, host]
+  rows = _read(source, records[:, host])
+  images = [transforms.train_transform(
+                transforms.decode(r["image"], r["path"]), int(r["modality"]),
+                np.random.default_rng([seed, batch, int(pos)]), augment)
+            for r, pos in zip(rows, positions.reshape(-1))]
+  shape = positions.shape
+  out = {"image": np.stack(images).reshape(shape + images[0].shape)}
+  out.update({k: np.asarray([r[k] for r in rows], np.int32).reshape(shape) for k in META})
+  return out
+
+
+def train_dataset(source: Any, columns: dict[str, np.ndarray], cfg: Any, *, num_batches: int,
+                  seed: int, process_index: int = 0, process_count: int = 1) -> grain.IterDataset:
+  """Batches 0..num_batches-1 of the configured sampler over a training split.
+
+  `cfg` is the `data` config: `sampler`, `p`/`k` or `tuples`, `workers`, and `augment`
+  (`height`, `width`, `pad`, `flip`, `channel_aug_prob`, `erasing_*`).
+  """
+  sampler, n = make_sampler(cfg)
+  index = samplers.ModalityIndex.from_columns(columns["label"], columns["modality"])
+  load = functools.partial(load_train_batch, source=source, index=index, sampler=sampler, seed=seed,
+                           augment=cfg.augment, host=_host_slice(n, process_index, process_count))
+  ds = grain.MapDataset.range(num_batches).map(load).to_iter_dataset()
+  if cfg.workers > 0:
+    ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=cfg.workers))
+  return ds
+
+
+def load_eval_batch(batch: int, *, source: Any, records: np.ndarray, batch_size: int,
+                    augment: Any) -> dict[str, np.ndarray]:
+  """Batch number `batch` of `records` in order; the last one padded, `mask` False on padding."""
+  chosen = records[batch * batch_size:(batch + 1) * batch_size]
+  valid = len(chosen)
+  rows = _read(source, chosen)
+  images = np.stack([transforms.eval_transform(transforms.decode(r["image"], r["path"]), augment)
+                     for r in rows])
+  pad = batch_size - valid
+  out = {"image": np.pad(images, ((0, pad), (0, 0), (0, 0), (0, 0))),
+         "mask": np.arange(batch_size) < valid,
+         "record": np.pad(chosen, (0, pad), constant_values=-1).astype(np.int32)}
+  out.update({k: np.pad(np.asarray([r[k] for r in rows], np.int32), (0, pad), constant_values=-1)
+              for k in META})
+  return out
+
+
+def eval_batches(source: Any, records: Sequence[int], cfg: Any, *, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
+  """Ordered batches over `records` (indices into `source`), each of exactly `batch_size`."""
+  records = np.asarray(records, np.int64)
+  load = functools.partial(load_eval_batch, source=source, records=records, batch_size=batch_size,
+                           augment=cfg.augment)
+  ds = grain.MapDataset.range(math.ceil(len(records) / batch_size)).map(load).to_iter_dataset()
+  if cfg.workers > 0:
+    ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=cfg.workers))
+  return iter(ds)

@@ -1,0 +1,95 @@
+"""Per-example image transforms in NumPy (uint8 HWC in, float32 HWC out), seeded by the caller.
+
+The training chain follows the AGW code family: resize, zero-pad + random crop, horizontal flip,
+ImageNet normalisation, random erasing; visible images may first get channel augmentation
+(Ye et al., "Channel Augmented Joint Learning", ICCV 2021): one channel copied to all three,
+or grayscale.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def decode(encoded: bytes, where: str = "image") -> np.ndarray:
+  """Decodes JPEG/BMP/PNG bytes to uint8 [H, W, 3] (infrared and grayscale become 3 channels)."""
+  try:
+    with Image.open(io.BytesIO(encoded)) as image:
+      return np.asarray(image.convert("RGB"))
+  except OSError as e:
+    raise ValueError(f"{where}: cannot decode image ({e}).") from e
+
+
+def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+  """Bilinear resize of uint8 [h, w, 3] to [height, width, 3] (torchvision's default)."""
+  if image.shape[:2] == (height, width):
+    return image
+  return np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR))
+
+
+def pad_crop(image: np.ndarray, pad: int, rng: np.random.Generator) -> np.ndarray:
+  """Zero-pads `pad` pixels on every side, then crops back to the original size at random."""
+  if pad <= 0:
+    return image
+  h, w = image.shape[:2]
+  padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)))
+  top, left = rng.integers(0, 2 * pad + 1, size=2)
+  return padded[top:top + h, left:left + w]
+
+
+def channel_augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+  """One of: channel 0, 1 or 2 copied to all channels, or the grayscale image, equally likely."""
+  choice = rng.integers(4)
+  if choice < 3:
+    return np.repeat(image[..., choice:choice + 1], 3, axis=-1)
+  gray = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+  return np.repeat((gray + 0.5).astype(np.uint8)[..., None], 3, axis=-1)
+
+
+def normalize(image: np.ndarray) -> np.ndarray:
+  """uint8 -> float32 with ImageNet mean and std."""
+  return (image.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+
+
+def random_erase(image: np.ndarray, rng: np.random.Generator, *, area: tuple[float, float],
+                 aspect: tuple[float, float], fill: float, attempts: int = 100) -> np.ndarray:
+  """Zhong et al., AAAI 2020: one rectangle of random area and log-uniform aspect set to `fill`."""
+  h, w = image.shape[:2]
+  for _ in range(attempts):
+    target = rng.uniform(*area) * h * w
+    ratio = math.exp(rng.uniform(math.log(aspect[0]), math.log(aspect[1])))
+    eh, ew = int(round(math.sqrt(target * ratio))), int(round(math.sqrt(target / ratio)))
+    if 0 < eh < h and 0 < ew < w:
+      top, left = rng.integers(0, h - eh + 1), rng.integers(0, w - ew + 1)
+      image = image.copy()
+      image[top:top + eh, left:left + ew] = fill
+      return image
+  return image
+
+
+def train_transform(image: np.ndarray, modality: int, rng: np.random.Generator, cfg: Any) -> np.ndarray:
+  """The training chain on uint8 [h, w, 3]; returns float32 [cfg.height, cfg.width, 3]."""
+  image = resize(image, cfg.height, cfg.width)
+  if modality == 0 and rng.uniform() < cfg.channel_aug_prob:
+    image = channel_augment(image, rng)
+  image = pad_crop(image, cfg.pad, rng)
+  if cfg.flip and rng.uniform() < 0.5:
+    image = image[:, ::-1]
+  image = normalize(image)
+  if rng.uniform() < cfg.erasing_prob:
+    image = random_erase(image, rng, area=tuple(cfg.erasing_area), aspect=tuple(cfg.erasing_aspect),
+                         fill=cfg.erasing_fill)
+  return image
+
+
+def eval_transform(image: np.ndarray, cfg: Any) -> np.ndarray:
+  """Resize and normalise only."""
+  return normalize(resize(image, cfg.height, cfg.width))
