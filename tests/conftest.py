@@ -15,7 +15,7 @@ def data_config(data_dir, dataset="sysu_mm01", **overrides):
       dataset=dataset, manual_dir="", data_dir=str(data_dir), builder_config="default", trial=1,
       sampler="pk", p=4, k=2, tuples=3, workers=0,
       augment=dict(height=64, width=32, pad=4, flip=True, channel_aug_prob=0.5, erasing_prob=0.5,
-                   erasing_area=(0.02, 0.4), erasing_aspect=(0.3, 3.33), erasing_fill=0.0)))
+                   erasing_area=(0.02, 0.4), erasing_aspect=(0.3, 3.33))))
   cfg.update(overrides)
   return cfg
 

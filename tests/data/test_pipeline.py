@@ -15,7 +15,7 @@ def test_train_batch_matches_sampler(sysu):
   cfg, src, cols = sysu
   ds = pipeline.train_dataset(src["train"], cols["train"], cfg, num_batches=3, seed=5)
   batch = next(iter(ds))
-  assert batch["image"].shape == (2, 8, 64, 32, 3) and batch["image"].dtype == np.float32
+  assert batch["image"].shape == (2, 8, 64, 32, 3) and batch["image"].dtype == np.uint8
   index = samplers.ModalityIndex.from_columns(cols["train"]["label"], cols["train"]["modality"])
   records = samplers.pk_batch(index, 0, p=4, k=2, seed=5)
   for key in pipeline.META:

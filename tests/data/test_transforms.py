@@ -58,10 +58,12 @@ def test_normalize_matches_imagenet_formula():
 
 
 def test_random_erase_area_and_aspect():
-  x = np.ones((64, 32, 3), np.float32)
+  x = np.full((64, 32, 3), 255, np.uint8)
   for seed in range(20):
-    out = transforms.random_erase(x, np.random.default_rng(seed), area=(0.1, 0.3), aspect=(0.5, 2.0), fill=0.0)
-    rows, cols = np.nonzero(out[..., 0] == 0)
+    out = transforms.random_erase(x, np.random.default_rng(seed), area=(0.1, 0.3), aspect=(0.5, 2.0))
+    rows, cols = np.nonzero(out[..., 0] != 255)
+    np.testing.assert_array_equal(out[rows, cols], np.broadcast_to([124, 116, 104], (len(rows), 3)))
+    assert np.abs(transforms.normalize(out[rows, cols])).max() < 0.01  # the fill normalises to ~0
     h, w = np.ptp(rows) + 1, np.ptp(cols) + 1
     assert h * w == len(rows)  # one rectangle
     assert 0.1 * 64 * 32 * 0.8 <= h * w <= 0.3 * 64 * 32 * 1.2
@@ -70,11 +72,19 @@ def test_random_erase_area_and_aspect():
 
 def test_train_transform_shape_and_determinism():
   cfg = ml_collections.ConfigDict(dict(height=64, width=32, pad=10, flip=True, channel_aug_prob=0.5,
-                                       erasing_prob=0.5, erasing_area=(0.02, 0.4), erasing_aspect=(0.3, 3.33),
-                                       erasing_fill=0.0))
+                                       erasing_prob=0.5, erasing_area=(0.02, 0.4), erasing_aspect=(0.3, 3.33)))
   x = image(100, 41)
   a = transforms.train_transform(x, 0, np.random.default_rng(3), cfg)
   b = transforms.train_transform(x, 0, np.random.default_rng(3), cfg)
-  assert a.shape == (64, 32, 3) and a.dtype == np.float32
+  assert a.shape == (64, 32, 3) and a.dtype == np.uint8
   np.testing.assert_array_equal(a, b)
-  np.testing.assert_allclose(transforms.eval_transform(x, cfg), transforms.normalize(transforms.resize(x, 64, 32)))
+  np.testing.assert_array_equal(transforms.eval_transform(x, cfg), transforms.resize(x, 64, 32))
+
+
+def test_normalize_runs_under_jax():
+  import jax.numpy as jnp
+
+  x = image()
+  out = transforms.normalize(jnp.asarray(x), jnp.bfloat16)
+  assert out.dtype == jnp.bfloat16
+  np.testing.assert_allclose(np.asarray(out, np.float32), transforms.normalize(x), atol=0.02)

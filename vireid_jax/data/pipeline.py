@@ -2,9 +2,10 @@
 
 A training batch is one Grain element built from its batch number (see `samplers`), so any
 number of worker processes keeps batches whole and the iterator state is a position in a range.
-Arrays in a training batch have a leading modality axis: `image` float32 [2, n, H, W, 3] and
+Arrays in a training batch have a leading modality axis: `image` uint8 [2, n, H, W, 3] and
 `label`, `identity`, `camera`, `modality` int32 [2, n] (row 0 visible, row 1 infrared; for the
-tuple sampler n = 3N ordered (tuple, role)). On several hosts each host loads its own slice of
+tuple sampler n = 3N ordered (tuple, role)); images are normalised on the device
+(`transforms.normalize`). On several hosts each host loads its own slice of
 the n axis; augmentation is seeded by the global position, so the global batch does not depend
 on the number of hosts.
 """
