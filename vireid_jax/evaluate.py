@@ -1,0 +1,131 @@
+"""Evaluation: features of the whole test split once, then every protocol mode and trial.
+
+`cfg` below is the `eval` block of a run config with fields:
+  protocol        "sysu" | "regdb"
+  modes           SYSU: any of "all", "indoor"; RegDB: any of protocols.REGDB_DIRECTIONS
+  shots           SYSU: any of 1 (single-shot), 10 (multi-shot)
+  trials          SYSU gallery samplings (10 in every published result)
+  sampling        "seeded" (AGW code family) | "official" (exp/rand_perm_cam.mat)
+  rand_perm_cam   path of rand_perm_cam.mat for sampling="official"
+  distance        "euclidean" | "sqeuclidean" | "cosine"
+  normalize       L2-normalise features first (optional, names carry "_l2")
+  flip            average features of the image and its mirror (optional, "_flip")
+  rerank          k-reciprocal re-ranking, k1=20, k2=6, lambda=0.3 (optional, "_rerank")
+  max_rank        CMC length
+Metric names carry a suffix for every optional step that is on, so no such result can be read as
+a plain one: e.g. `rank1_flip_rerank`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from vireid_jax.data import pipeline
+from vireid_jax.evaluation import metrics, protocols
+
+RANKS = (1, 5, 10, 20)
+SHOT_NAMES = {1: "single", 10: "multi"}
+
+
+def suffix(cfg: Any) -> str:
+  """"_l2", "_flip", "_rerank" for each optional step that is on, in that order."""
+  return "".join(f"_{name}" for name, on in (("l2", cfg.normalize), ("flip", cfg.flip), ("rerank", cfg.rerank)) if on)
+
+
+def extract_features(embed_fn: Callable[[np.ndarray, int], np.ndarray], source: Any, records: Sequence[int],
+                     modality: int, data_cfg: Any, *, batch_size: int, flip: bool) -> np.ndarray:
+  """Embeds `records` of one modality: [N] indices -> float32 [N, D], in order.
+
+  `embed_fn(images uint8 [B, H, W, 3], modality) -> [B, D]` is the model's inference path
+  (jitted and sharded by the caller); batches are padded to `batch_size` so it compiles once.
+  """
+  out = []
+  for batch in pipeline.eval_batches(source, records, data_cfg, batch_size=batch_size):
+    feats = np.asarray(embed_fn(batch["image"], modality), np.float32)
+    if flip:
+      feats = 0.5 * (feats + np.asarray(embed_fn(batch["image"][:, :, ::-1], modality), np.float32))
+    out.append(feats[batch["mask"]])
+  return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def _trial_metrics(features, test_split, q, g, cfg, protocol) -> dict[str, float]:
+  query, gallery = features[q], features[g]
+  if cfg.normalize:
+    query, gallery = metrics.l2_normalize(query), metrics.l2_normalize(gallery)
+  dist = metrics.k_reciprocal_rerank(query, gallery) if cfg.rerank else metrics.distances(query, gallery, cfg.distance)
+  out = metrics.ranking_metrics(dist, test_split["identity"][q], test_split["identity"][g],
+                                test_split["camera"][q], test_split["camera"][g], protocol=protocol,
+                                max_rank=cfg.max_rank)
+  s = suffix(cfg)
+  row = {f"rank{r}{s}": 100.0 * float(out["cmc"][r - 1]) for r in RANKS if r <= cfg.max_rank}
+  row.update({f"mAP{s}": 100.0 * out["mAP"], f"mINP{s}": 100.0 * out["mINP"],
+              "queries": len(q), "gallery": len(g), "skipped_queries": out["num_skipped_queries"]})
+  return row
+
+
+def _summarize(rows: list[dict[str, float]]) -> dict[str, Any]:
+  keys = rows[0].keys()
+  return {"trials": rows,
+          "mean": {k: float(np.mean([r[k] for r in rows])) for k in keys},
+          "std": {k: float(np.std([r[k] for r in rows])) for k in keys}}
+
+
+def evaluate_features(features: np.ndarray, test_split: Mapping[str, np.ndarray], cfg: Any) -> dict[str, Any]:
+  """Every mode and trial of `cfg.protocol` on features [N, D] of the whole test split."""
+  test_split = {k: np.asarray(v) for k, v in test_split.items()}
+  results: dict[str, Any] = {"protocol": cfg.protocol, "sampling": cfg.sampling, "distance": cfg.distance,
+                             "suffix": suffix(cfg), "modes": {}}
+  if cfg.protocol == "sysu":
+    for mode in cfg.modes:
+      for shots in cfg.shots:
+        trials = protocols.sysu_trials(test_split, mode=mode, shots=shots, trials=cfg.trials,
+                                       sampling=cfg.sampling, rand_perm_cam=cfg.rand_perm_cam or None)
+        rows = [_trial_metrics(features, test_split, q, g, cfg, "sysu") for q, g in trials]
+        results["modes"][f"{mode}_{SHOT_NAMES.get(shots, f'{shots}shot')}"] = _summarize(rows)
+  elif cfg.protocol == "regdb":
+    for direction in cfg.modes:
+      q, g = protocols.regdb_trial(test_split, direction=direction)
+      results["modes"][direction] = _summarize([_trial_metrics(features, test_split, q, g, cfg, "regdb")])
+  else:
+    raise ValueError(f"eval.protocol: expected 'sysu' or 'regdb', got {cfg.protocol!r}.")
+  return results
+
+
+def aggregate(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+  """Mean ± std over runs (e.g. the 10 RegDB trials, one model each), per mode: each run's
+  per-mode mean becomes one trial of the aggregate."""
+  modes = runs[0]["modes"].keys()
+  for run in runs:
+    if run["modes"].keys() != modes:
+      raise ValueError(f"Cannot aggregate runs with different modes: {sorted(modes)} vs {sorted(run['modes'])}.")
+  out = {k: runs[0][k] for k in ("protocol", "sampling", "distance", "suffix")}
+  out["modes"] = {m: _summarize([run["modes"][m]["mean"] for run in runs]) for m in modes}
+  return out
+
+
+def format_table(results: Mapping[str, Any]) -> str:
+  """A fixed-width table: one line per mode, mean ± std over trials of every metric, in %."""
+  s = results["suffix"]
+  keys = [k for k in next(iter(results["modes"].values()))["mean"] if k.startswith(("rank", "mAP", "mINP"))]
+  header = f"{'mode':22s} {'trials':>6s} " + " ".join(f"{k:>{max(len(k), 13)}s}" for k in keys)
+  lines = [f"{results['protocol']} protocol, {results['sampling']} sampling, {results['distance']} distance"
+           + (f", options {s}" if s else ""), header, "-" * len(header)]
+  for mode, r in results["modes"].items():
+    cells = " ".join(f"{r['mean'][k]:.2f} ± {r['std'][k]:.2f}".rjust(max(len(k), 13)) for k in keys)
+    lines.append(f"{mode:22s} {len(r['trials']):6d} {cells}")
+  return "\n".join(lines)
+
+
+def write_results(results: Mapping[str, Any], path: str) -> None:
+  """Writes `results` as JSON atomically (a crash never leaves a half-written file)."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
+  with os.fdopen(fd, "w") as f:
+    json.dump(results, f, indent=1)
+  os.replace(tmp, path)
