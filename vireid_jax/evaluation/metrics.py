@@ -1,7 +1,7 @@
 """Ranking metrics (CMC, mAP, mINP), distances and k-reciprocal re-ranking, vectorised in NumPy.
 
 Conventions (the official SYSU-MM01 code and the AGW code family):
-- `distmat` [Q, G] is smaller-is-closer; ties break by gallery order (stable sort).
+- `distmat` [Q, G] is smaller-is-closer, compared in float32; ties break by gallery order.
 - `protocol="sysu"`: a query from camera 3 never sees gallery images from camera 2; CMC counts
   distinct identities in rank order (rank k = the true identity is among the first k distinct
   identities); mAP and mINP are per image over the remaining gallery.
@@ -12,20 +12,25 @@ Conventions (the official SYSU-MM01 code and the AGW code family):
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
+import os
+import sys
 from typing import Any
 
 import numpy as np
 
 PROTOCOLS = ("sysu", "regdb")
 DISTANCES = ("euclidean", "sqeuclidean", "cosine")
-_CHUNK_BYTES = 1 << 28  # per-chunk working set of the [queries, gallery] arrays
+_CHUNK_BYTES = 1 << 28  # bound on one query block's working set (~32 bytes per query x gallery entry)
+_HIDDEN = np.uint64(0xFFFFFFFF) << np.uint64(32)  # high word of a hidden image's key
 
 
-def _removed(query_cams: np.ndarray, gallery_cams: np.ndarray, protocol: str) -> np.ndarray:
-  """[Q, G] True where the protocol hides a gallery image from a query."""
+def _hidden(query_cams: np.ndarray, gallery_cams: np.ndarray, protocol: str) -> tuple[np.ndarray, np.ndarray]:
+  """(query rows, gallery columns) whose every pair the protocol hides: SYSU camera 3 vs camera 2."""
   if protocol == "sysu":
-    return (query_cams[:, None] == 3) & (gallery_cams[None, :] == 2)
-  return np.zeros((len(query_cams), len(gallery_cams)), bool)
+    return np.flatnonzero(query_cams == 3), np.flatnonzero(gallery_cams == 2)
+  return np.zeros(0, np.intp), np.zeros(0, np.intp)
 
 
 def ranking_metrics(distmat: np.ndarray, query_ids: np.ndarray, gallery_ids: np.ndarray,
@@ -34,7 +39,7 @@ def ranking_metrics(distmat: np.ndarray, query_ids: np.ndarray, gallery_ids: np.
   """CMC at ranks 1..max_rank, mAP and mINP of a distance matrix.
 
   Args:
-    distmat: [Q, G] distances, smaller is closer.
+    distmat: [Q, G] distances, smaller is closer (compared as float32).
     query_ids, gallery_ids: [Q], [G] identities.
     query_cams, gallery_cams: [Q], [G] cameras (SYSU 1..6; RegDB 1 visible, 2 thermal).
     protocol: "sysu" or "regdb" (see the module docstring).
@@ -47,51 +52,79 @@ def ranking_metrics(distmat: np.ndarray, query_ids: np.ndarray, gallery_ids: np.
   """
   if protocol not in PROTOCOLS:
     raise ValueError(f"protocol: expected one of {PROTOCOLS}, got {protocol!r}.")
-  distmat = np.asarray(distmat, np.float64)
+  distmat = np.asarray(distmat)
   q, g = distmat.shape
-  query_ids, gallery_ids = np.asarray(query_ids), np.asarray(gallery_ids)
+  query_ids, gallery_ids = np.asarray(query_ids, np.int32), np.asarray(gallery_ids, np.int32)
   query_cams, gallery_cams = np.asarray(query_cams), np.asarray(gallery_cams)
   if (len(query_ids), len(gallery_ids), len(query_cams), len(gallery_cams)) != (q, g, q, g):
     raise ValueError(f"distmat is {q} x {g} but ids/cams have lengths {len(query_ids)}, "
                      f"{len(gallery_ids)}, {len(query_cams)}, {len(gallery_cams)}.")
-  # Gallery grouped by identity once, for the distinct-identity CMC.
+  # Columns grouped by identity once (keys keep the original gallery index for tie-breaks), so
+  # the best-ranked image of every identity is one reduceat over contiguous columns.
   by_id = np.argsort(gallery_ids, kind="stable")
-  unique_ids, starts = np.unique(gallery_ids[by_id], return_index=True)
+  id_starts = np.unique(gallery_ids[by_id], return_index=True)[1]
 
-  cmc_sum = np.zeros(max_rank)
-  ap, inp = [], []
-  chunk = max(1, _CHUNK_BYTES // (8 * max(g, 1) * 4))
-  for lo in range(0, q, chunk):
-    hi = min(q, lo + chunk)
-    removed = _removed(query_cams[lo:hi], gallery_cams, protocol)
-    d = np.where(removed, np.inf, distmat[lo:hi])  # hidden images sort last, kept order unchanged
-    order = np.argsort(d, axis=1, kind="stable")
-    match = (query_ids[lo:hi, None] == gallery_ids[None, :]) & ~removed
-    sorted_match = np.take_along_axis(match, order, axis=1)
-    num_rel = sorted_match.sum(axis=1)
-    valid = num_rel > 0
-    sorted_match, num_rel, order_v = sorted_match[valid], num_rel[valid], order[valid]
-    positions = np.arange(1, g + 1)
-    hits = np.cumsum(sorted_match, axis=1)
-    ap.append((sorted_match * hits / positions).sum(axis=1) / num_rel)
-    last = g - np.argmax(sorted_match[:, ::-1], axis=1)  # 1-based rank of the last true match
-    inp.append(num_rel / last)
-    if protocol == "sysu":
-      # Rank of each gallery image, then the first rank of each identity (hidden images: g).
-      rank = np.empty_like(order_v)
-      np.put_along_axis(rank, order_v, np.arange(g)[None, :], axis=1)
-      rank = np.where(removed[valid], g, rank)
-      first = np.minimum.reduceat(rank[:, by_id], starts, axis=1)  # [q, U]
-      true_col = np.searchsorted(unique_ids, query_ids[lo:hi][valid])
-      true_first = np.take_along_axis(first, true_col[:, None], axis=1)
-      first_hit = (first < true_first).sum(axis=1)  # distinct identities ranked before the true one
-    else:
-      first_hit = np.argmax(sorted_match, axis=1)
-    cmc_sum += (first_hit[:, None] < np.arange(1, max_rank + 1)[None, :]).sum(axis=0)
-  ap, inp = np.concatenate(ap), np.concatenate(inp)
+  # Query blocks bounded in memory, scored on all cores (NumPy releases the GIL in sort and ufuncs).
+  workers = os.cpu_count() or 1
+  block = max(1, min(_CHUNK_BYTES // (32 * max(g, 1)), -(-q // workers)))
+  score = functools.partial(_score_block, distmat=distmat, query_ids=query_ids, gallery_ids=gallery_ids,
+                            query_cams=query_cams, gallery_cams=gallery_cams, protocol=protocol,
+                            max_rank=max_rank, by_id=by_id, id_starts=id_starts)
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+    parts = list(pool.map(score, [slice(lo, min(q, lo + block)) for lo in range(0, q, block)]))
+  cmc_sum = sum(p[0] for p in parts)
+  ap, inp = np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
   n = len(ap)
   return {"cmc": cmc_sum / max(n, 1), "mAP": float(ap.mean()) if n else 0.0,
           "mINP": float(inp.mean()) if n else 0.0, "num_valid_queries": n, "num_skipped_queries": q - n}
+
+
+def _score_block(rows_slice: slice, *, distmat, query_ids, gallery_ids, query_cams, gallery_cams, protocol,
+                 max_rank, by_id, id_starts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """CMC hit counts [max_rank], AP [valid] and INP [valid] of one block of queries."""
+  query_ids = query_ids[rows_slice]
+  keys = _rank_keys(distmat[rows_slice][:, by_id], by_id, _hidden(query_cams[rows_slice], gallery_cams[by_id], protocol))
+  sorted_keys = np.sort(keys, axis=1)
+  sorted_match = (np.take(gallery_ids, _low_words(sorted_keys)) == query_ids[:, None]) & (sorted_keys < _HIDDEN)
+  # Only true matches matter for AP and mINP: their rows and 0-based ranks, ascending per row.
+  rows, ranks = np.nonzero(sorted_match)
+  num_rel = np.bincount(rows, minlength=len(query_ids))
+  starts = np.cumsum(num_rel) - num_rel
+  nth = np.arange(len(rows)) - starts[rows]  # 0-based index of each match within its query
+  valid = num_rel > 0
+  num_rel, starts = num_rel[valid], starts[valid]
+  ap = np.bincount(rows, (nth + 1) / (ranks + 1), minlength=len(query_ids))[valid] / num_rel
+  inp = num_rel / (ranks[starts + num_rel - 1] + 1)
+  first_rank = ranks[starts]
+  if protocol == "sysu":
+    # Identities ranked before the true one: those with an image that precedes the first true
+    # match (columns are grouped by identity, so a running count gives each group's total).
+    true_key = sorted_keys[np.flatnonzero(valid), first_rank]
+    before = np.cumsum(keys[valid] < true_key[:, None], axis=1, dtype=np.int32)
+    per_id = np.diff(before[:, np.append(id_starts[1:], keys.shape[1]) - 1], axis=1, prepend=0)
+    first_rank = (per_id > 0).sum(axis=1)
+  cmc = (first_rank[:, None] < np.arange(1, max_rank + 1)[None, :]).sum(axis=0)
+  return cmc, ap, inp
+
+
+def _rank_keys(distmat: np.ndarray, index: np.ndarray, hidden: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+  """uint64 keys whose order is the ranking: float32 distance bits (made order-preserving) in the
+  high word, the column's gallery `index` in the low word (so ties break by gallery order and one
+  unstable sort of unique keys replaces a stable argsort); hidden images get the largest high word."""
+  bits = np.ascontiguousarray(distmat, np.float32).view(np.int32)
+  mono = bits >> 31  # negative floats: flip every bit; others: flip the sign bit
+  mono |= np.int32(-(1 << 31))
+  mono ^= bits
+  keys = mono.view(np.uint32).astype(np.uint64)
+  keys <<= np.uint64(32)
+  keys |= index.astype(np.uint64)
+  keys[np.ix_(*hidden)] |= _HIDDEN
+  return keys
+
+
+def _low_words(keys: np.ndarray) -> np.ndarray:
+  """The low 32 bits of uint64 keys as a uint32 view (no copy)."""
+  return keys.view(np.uint32)[..., 0 if sys.byteorder == "little" else 1::2]
 
 
 def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
