@@ -14,11 +14,11 @@ import os
 import resource
 import time
 
-import ml_collections
 import numpy as np
 import scipy.io
 from absl import app, flags
 
+from configs import common
 from vireid_jax import evaluate
 from vireid_jax.evaluation import metrics, protocols
 
@@ -81,9 +81,7 @@ def main(_):
     np.testing.assert_allclose(o["cmc"], cmc, atol=1e-9)
     np.testing.assert_allclose([o["mAP"], o["mINP"]], [m_ap, m_inp], atol=1e-9)
 
-  cfg = ml_collections.ConfigDict(dict(protocol="sysu", modes=["all"], shots=[1], trials=10, sampling="seeded",
-                                       rand_perm_cam="", distance="euclidean", normalize=False, flip=False,
-                                       rerank=False, max_rank=20))
+  cfg = common.eval_config(modes=["all"], shots=[1])
   start = time.perf_counter()
   evaluate.evaluate_features(features, split, cfg)
   t_full = time.perf_counter() - start

@@ -16,18 +16,17 @@ import ml_collections
 import numpy as np
 from absl import app, flags
 
+from configs import common
 from vireid_jax.data import datasets, pipeline, samplers, synthetic, transforms
 
 _BATCHES = flags.DEFINE_integer("batches", 20, "Batches timed per setting (after one warm-up batch).")
 _SIZES = flags.DEFINE_list("source_sizes", ["128x64", "384x192"], "Stored image sizes HxW to benchmark.")
 
 
-def config(workers: int, manual_dir: str = "", data_dir: str = "") -> ml_collections.ConfigDict:
-  return ml_collections.ConfigDict(dict(
-      dataset="sysu_mm01", manual_dir=manual_dir, data_dir=data_dir, builder_config="default", trial=1,
-      sampler="pk", p=8, k=4, workers=workers,
-      augment=dict(height=288, width=144, pad=10, flip=True, channel_aug_prob=0.5, erasing_prob=0.5,
-                   erasing_area=(0.02, 0.4), erasing_aspect=(0.3, 3.33))))
+def config(workers: int, manual_dir: str, data_dir: str) -> ml_collections.ConfigDict:
+  cfg = common.data_config(manual_dir=manual_dir, data_dir=data_dir, workers=workers)
+  cfg.augment.channel_aug_prob = 0.5
+  return cfg
 
 
 def plain_loop(source, cols, cfg, batches: int) -> float:

@@ -1,20 +1,16 @@
 import json
 
-import ml_collections
 import numpy as np
 import pytest
 
+from configs import common
 from vireid_jax import evaluate
 from vireid_jax.data import transforms
 from vireid_jax.evaluation import metrics, protocols
 
 
 def eval_config(**overrides):
-  cfg = ml_collections.ConfigDict(dict(protocol="sysu", modes=["all", "indoor"], shots=[1, 10], trials=3,
-                                       sampling="seeded", rand_perm_cam="", distance="euclidean",
-                                       normalize=False, flip=False, rerank=False, max_rank=20))
-  cfg.update(overrides)
-  return cfg
+  return common.eval_config(**{"shots": [1, 10], "trials": 3, **overrides})
 
 
 @pytest.fixture

@@ -1,0 +1,225 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from configs import common
+from tests.models import reference
+from vireid_jax.models import build_model, convert, edges, heads
+from vireid_jax.models.attention import NonLocal, PositionAttention
+
+TINY = dict(width=8, blocks=(1, 1, 1, 1), non_local=((2, 0), (3, 0)), part_dim=16)
+
+
+def tiny(**overrides):
+  return common.model_config(**{**TINY, **overrides})
+
+
+def images(shape, seed=0):
+  return jnp.asarray(np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8))
+
+
+def count(tree) -> int:
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+
+
+def backbone_params(model) -> int:
+  return count(nnx.state(model.specific, nnx.Param)) + count(nnx.state(model.shared, nnx.Param))
+
+
+@pytest.mark.parametrize("split,factor", [(0, 0), (1, 1), (5, None)])
+def test_resnet50_parameter_counts(split, factor):
+  resnet50 = sum(int(np.prod(s)) for k, s in convert.resnet50_shapes().items() if "running" not in k)
+  assert resnet50 == 23_508_032
+  model = nnx.eval_shape(lambda: build_model(common.model_config(split=split, non_local=()), 395))
+  stem = 64 * 3 * 7 * 7 + 2 * 64
+  expected = 2 * resnet50 if split == 5 else resnet50 + factor * stem
+  assert backbone_params(model) == expected
+
+
+@pytest.mark.parametrize("overrides,keys", [
+    ({}, {"pooled": (4, 2048), "bn": (4, 2048), "logits": (4, 395), "feature_map": (4, 18, 9, 2048),
+          "stage0": (4, 72, 36, 64), "stage1": (4, 72, 36, 256)}),
+    (dict(parts=6, split=3, non_local=()), {"part_features": (4, 6, 256), "part_logits": (6, 4, 395),
+                                            "parts": (4, 1536)}),
+    (dict(modality_classifiers=True), {"visible_logits": (4, 395), "infrared_logits": (4, 395)}),
+    (dict(position_attention=True, centers=True, non_local=()), {"centers": (395, 2048)}),
+])
+def test_full_size_output_shapes(overrides, keys):
+  cfg = common.model_config(**overrides)
+
+  def forward():
+    model = build_model(cfg, 395)
+    return model(jnp.zeros((2, 2, 288, 144, 3), jnp.uint8))
+
+  out = jax.eval_shape(forward)
+  for k, shape in keys.items():
+    assert out[k].shape == shape, k
+
+
+def test_torchvision_weights_reproduce_the_reference_forward():
+  state = reference.random_state(convert.resnet50_shapes())
+  state["fc.weight"] = np.zeros((1000, 2048), np.float32)  # ignored on purpose
+  cfg = common.model_config(split=1, non_local=(), last_stride=2)
+  model = build_model(cfg, 10)
+  convert.load_resnet50(model, state)
+  model.eval()
+  x = np.random.default_rng(1).integers(0, 256, (2, 64, 32, 3), dtype=np.uint8)
+  expected = reference.resnet50(x, state)
+  for modality in (0, 1):  # both stems got the ImageNet stem
+    got = np.asarray(model(jnp.asarray(x), modality)["feature_map"])
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+def test_converter_names_every_problem():
+  state = reference.random_state(convert.resnet50_shapes())
+  del state["layer2.0.conv1.weight"]
+  state["layer3.1.bn2.weight"] = np.ones(7, np.float32)
+  state["layer5.0.conv1.weight"] = np.ones(1, np.float32)
+  with pytest.raises(ValueError) as e:
+    convert.check(state, convert.resnet50_shapes(), "ResNet-50")
+  message = str(e.value)
+  assert "3 problems" in message and "missing layer2.0.conv1.weight" in message
+  assert "layer3.1.bn2.weight has shape (7,), expected (256,)" in message and "unexpected layer5.0.conv1.weight" in message
+
+
+def test_state_dict_files(tmp_path):
+  import json
+
+  state = {"a.weight": np.arange(6, dtype=np.float32).reshape(2, 3), "b.bias": np.ones(4, np.float32)}
+  np.savez(tmp_path / "w.npz", **state)
+  header, blob, offset = {}, b"", 0
+  for k, v in state.items():
+    header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [offset, offset + v.nbytes]}
+    blob += v.tobytes()
+    offset += v.nbytes
+  head = json.dumps(header).encode()
+  (tmp_path / "w.safetensors").write_bytes(len(head).to_bytes(8, "little") + head + blob)
+  for name in ("w.npz", "w.safetensors"):
+    loaded = convert.load_state_dict(str(tmp_path / name))
+    for k, v in state.items():
+      np.testing.assert_array_equal(loaded[k], v)
+  with pytest.raises(FileNotFoundError, match="nowhere.pth"):
+    convert.load_state_dict(str(tmp_path / "nowhere.pth"))
+
+
+def test_vgg16_import_matches_numpy():
+  state = reference.random_state(convert.vgg16_shapes(), seed=3)
+  net = edges.VGGFeatures(rngs=nnx.Rngs(0))
+  convert.load_vgg16(net, state)
+  x = np.random.default_rng(0).normal(size=(1, 16, 8, 64)).astype(np.float32)
+  outs = net(jnp.asarray(x))
+  assert [o.shape for o in outs] == [(1, 16, 8, 128), (1, 8, 4, 256), (1, 4, 2, 512), (1, 2, 1, 512)]
+  y = x
+  for i in (5, 7):
+    y = np.maximum(reference.conv2d(y, state[f"features.{i}.weight"], 1, 1, state[f"features.{i}.bias"]), 0)
+  np.testing.assert_allclose(np.asarray(outs[0]), y, rtol=1e-4, atol=1e-4)
+
+
+def test_each_modality_runs_only_its_own_stem():
+  """FLOPs of the compiled forward: s1 (two stems, each on its half) within 2% of s0."""
+  x = images((2, 4, 64, 32, 3))
+
+  def flops(split):
+    model = build_model(tiny(split=split, non_local=()), 10)
+    graph, state = nnx.split(model)
+    fn = jax.jit(lambda s, x: nnx.merge(graph, s)(x)["logits"])
+    return fn.lower(state, x).compile().cost_analysis()["flops"]
+
+  f0, f1 = flops(0), flops(1)
+  assert abs(f1 / f0 - 1) < 0.02
+
+
+def test_tiny_forward_backward_and_batch_norm_modes():
+  model = build_model(tiny(parts=2, modality_classifiers=True, centers=True, position_attention=True), 10)
+  x = images((2, 3, 64, 32, 3))
+  graph, params, rest = nnx.split(model, nnx.Param, ...)
+
+  def loss(params, rest):
+    out = nnx.merge(graph, params, rest, copy=True)(x)
+    return sum(jnp.mean(out[k] ** 2) for k in ("logits", "part_logits", "visible_logits", "centers", "pooled"))
+
+  grads = jax.jit(jax.grad(loss))(params, rest)
+  assert all(bool(jnp.isfinite(g).all()) for g in jax.tree.leaves(grads))
+  assert float(jnp.abs(grads["shared"][0]["blocks"][0]["conv1"]["kernel"][...]).sum()) > 0
+
+  stem_bn = model.specific[0][0].bn1
+  before = np.asarray(stem_bn.mean[...]).copy()
+  model.train()
+  model(x)
+  after_train = np.asarray(stem_bn.mean[...]).copy()
+  assert not np.allclose(before, after_train)  # statistics updated in training
+  infrared_bn = model.specific[1][0].bn1.mean[...]
+  assert not np.allclose(before, infrared_bn)  # each stream sees only its own images
+  model.eval()
+  model(x)
+  np.testing.assert_array_equal(np.asarray(stem_bn.mean[...]), after_train)  # frozen in inference
+  emb = model.embed(x[1], 1)
+  assert emb.shape == (3, model.bnneck.bn.scale.shape[0]) and emb.dtype == jnp.float32
+
+
+def test_outputs_are_in_merged_order():
+  """Row i*2+m of the training output is item i of modality m: same as running it alone."""
+  model = build_model(tiny(), 10)
+  model.eval()
+  x = images((2, 3, 64, 32, 3))
+  out = model(x)
+  np.testing.assert_array_equal(np.asarray(out["modality"]), [0, 1, 0, 1, 0, 1])
+  alone = model(x[1], 1)["bn"]
+  np.testing.assert_allclose(np.asarray(out["bn"][1::2]), np.asarray(alone), rtol=1e-5, atol=1e-5)
+
+
+def test_gem_and_strips_against_numpy():
+  x = np.random.default_rng(0).uniform(-1, 2, (2, 6, 3, 5)).astype(np.float32)
+  expected = np.mean(np.maximum(x, 1e-6) ** 3.0, axis=(1, 2)) ** (1 / 3.0)
+  np.testing.assert_allclose(np.asarray(heads.gem(jnp.asarray(x), 3.0, 1e-6)), expected, rtol=1e-5)
+  s = np.asarray(heads.strips(jnp.asarray(x), 3))
+  for i in range(3):
+    np.testing.assert_array_equal(s[:, i], x[:, 2 * i:2 * i + 2])
+  with pytest.raises(ValueError, match="does not split into 4 strips"):
+    heads.strips(jnp.asarray(x), 4)
+
+
+def test_position_attention_against_numpy():
+  pam = PositionAttention(16, rngs=nnx.Rngs(0))
+  x = np.random.default_rng(0).normal(size=(2, 4, 3, 16)).astype(np.float32)
+  np.testing.assert_array_equal(np.asarray(pam(jnp.asarray(x))), x)  # gamma = 0: identity
+  pam.gamma[...] = 0.7
+  flat = x.reshape(2, 12, 16)
+  proj = lambda conv: flat @ np.asarray(conv.kernel[...])[0, 0] + np.asarray(conv.bias[...])
+  q, k, v = proj(pam.query), proj(pam.key), proj(pam.value)
+  energy = np.einsum("bic,bjc->bij", q, k)
+  attn = np.exp(energy - energy.max(-1, keepdims=True))
+  attn /= attn.sum(-1, keepdims=True)
+  expected = 0.7 * np.einsum("bij,bjc->bic", attn, v) + flat
+  np.testing.assert_allclose(np.asarray(pam(jnp.asarray(x))).reshape(2, 12, 16), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_non_local_against_numpy():
+  block = NonLocal(8, 4, rngs=nnx.Rngs(0))
+  block.eval()
+  x = np.random.default_rng(1).normal(size=(2, 3, 2, 8)).astype(np.float32)
+  np.testing.assert_allclose(np.asarray(block(jnp.asarray(x))), x, atol=1e-6)  # zero BN scale: identity
+  block.w_bn.scale[...] = jnp.ones(8)
+  flat = x.reshape(2, 6, 8)
+  proj = lambda conv, y: y @ np.asarray(conv.kernel[...])[0, 0] + np.asarray(conv.bias[...])
+  f = np.einsum("bic,bjc->bij", proj(block.theta, flat), proj(block.phi, flat)) / 6
+  y = np.einsum("bij,bjc->bic", f, proj(block.g, flat))
+  wy = proj(block.w, y)
+  bn = block.w_bn
+  wy = (wy - np.asarray(bn.mean[...])) / np.sqrt(np.asarray(bn.var[...]) + 1e-5) + np.asarray(bn.bias[...])
+  np.testing.assert_allclose(np.asarray(block(jnp.asarray(x))).reshape(2, 6, 8), wy + flat, rtol=1e-4, atol=1e-5)
+
+
+def test_edge_maps_against_numpy_sobel():
+  img = np.zeros((1, 16, 8, 3), np.uint8)
+  img[:, :, 4:] = 255  # a vertical step edge
+  got = np.asarray(edges.edge_maps(jnp.asarray(img), 16, 8, 5))
+  assert got.shape == (1, 16, 8, 5) and (got == got[..., :1]).all()
+  gray = np.pad(img[0, :, :, 0] / 255.0, 1)
+  expected = np.zeros((16, 8))
+  for kernel in edges.SOBEL:
+    r = sum(kernel[i, j] * gray[i:i + 16, j:j + 8] for i in range(3) for j in range(3))
+    expected += np.abs(r)
+  np.testing.assert_allclose(got[0, :, :, 0], expected, atol=1e-5)

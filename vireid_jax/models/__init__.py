@@ -1,0 +1,15 @@
+"""Models: `build_model(config.model, num_classes)` and the pieces it wires together."""
+
+from typing import Any
+
+from flax import nnx
+
+from vireid_jax.models.two_stream import TwoStreamReID, merge_modalities
+
+
+def build_model(cfg: Any, num_classes: int) -> TwoStreamReID:
+  """The two-stream ReID model of `cfg` (the config's `model` block), random initialisation."""
+  return TwoStreamReID(cfg, num_classes, rngs=nnx.Rngs(params=cfg.seed))
+
+
+__all__ = ["build_model", "TwoStreamReID", "merge_modalities"]

@@ -1,0 +1,150 @@
+"""Two-stream ResNet-50 for VI-ReID: modality-specific stages 0..s-1, shared stages s..4.
+
+The split s0..s5 follows HcTri (Zhu et al., Neurocomputing 2020, Table I): s0 is one shared
+network, s1 (AGW's default) gives each modality its own stem, s5 two separate networks.
+
+Inputs are uint8 images (normalised here, on the device):
+- training layout `[2, n, H, W, 3]`, row 0 visible and row 1 infrared (the pipeline's batches):
+  each row runs through its own modality's specific stages only, then the rows are merged to
+  `[2n, ...]` ordered (item, modality) by `merge_modalities` (device-local under data sharding)
+  for the shared stages; every output is in that merged order;
+- one modality `[B, H, W, 3]` with a static `modality` (evaluation).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from vireid_jax.data.transforms import normalize
+from vireid_jax.models import heads
+from vireid_jax.models.attention import NonLocal, PositionAttention
+from vireid_jax.models.resnet import EXPANSION, Stem, stage_blocks, stage_shapes
+
+NUM_STAGES = 5  # stem + layer1..layer4
+
+
+def merge_modalities(x: jax.Array) -> jax.Array:
+  """[2, n, ...] -> [2n, ...] with row i*2 + m holding item i of modality m."""
+  return jnp.swapaxes(x, 0, 1).reshape((-1,) + x.shape[2:])
+
+
+class Stage(nnx.Module):
+  """One of layer1..layer4, with non-local blocks after the listed block indices."""
+
+  def __init__(self, cin: int, width: int, blocks: int, stride: int, non_local_after: tuple[int, ...],
+               non_local_inner: int | str, non_local_kind: str, *, rngs: nnx.Rngs, dtype):
+    self.blocks = stage_blocks(cin, width, blocks, stride, rngs, dtype)
+    channels = width * EXPANSION
+    inner = channels // 2 if non_local_inner == "half" else int(non_local_inner)
+    self.non_local_after = tuple(non_local_after)
+    self.non_local = nnx.List([NonLocal(channels, inner, kind=non_local_kind, rngs=rngs, dtype=dtype)
+                               for _ in self.non_local_after])
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    for i, block in enumerate(self.blocks):
+      x = block(x)
+      if i in self.non_local_after:
+        x = self.non_local[self.non_local_after.index(i)](x)
+    return x
+
+
+class TwoStreamReID(nnx.Module):
+  """Backbone + heads; `__call__` returns a dict of every feature a loss or the evaluator needs.
+
+  Outputs (B images; C the final channels; D = C):
+    stage0 [B, H/4, W/4, width], stage1 [B, H/4, W/4, 4 width]: after stages 0 and 1;
+    feature_map [B, h, w, C]; pooled [B, D] (GeM or average); bn [B, D] (BNNeck); logits [B, K];
+    with parts: part_features [B, p, d], part_logits [p, B, K], parts [B, p*d];
+    with modality classifiers: visible_logits, infrared_logits [B, K];
+    with centers: centers [K, D] (learned class centres);
+    modality [B] int32 (the modality of each output row).
+  """
+
+  def __init__(self, cfg: Any, num_classes: int, *, rngs: nnx.Rngs):
+    dtype = jnp.dtype(cfg.dtype)
+    split = cfg.split
+    if not 0 <= split <= NUM_STAGES:
+      raise ValueError(f"model.split: expected 0..5 (stages 0..s-1 modality-specific), got {split}.")
+    shapes = stage_shapes(cfg.width, cfg.blocks, cfg.last_stride)
+    non_local = {stage: tuple(b for s, b in cfg.non_local if s == stage) for stage in range(1, NUM_STAGES)}
+
+    def make(stage: int) -> nnx.Module:
+      if stage == 0:
+        return Stem(cfg.width, rngs=rngs, dtype=dtype)
+      return Stage(*shapes[stage - 1], non_local[stage], cfg.non_local_inner, cfg.non_local_kind,
+                   rngs=rngs, dtype=dtype)
+
+    self.split = split
+    self.specific = nnx.List([nnx.List([make(i) for i in range(split)]) for _ in range(2)])
+    self.shared = nnx.List([make(i) for i in range(split, NUM_STAGES)])
+    if cfg.position_attention:
+      if split == 0:
+        raise ValueError("model.position_attention goes in the modality-specific stage: needs split >= 1.")
+      channels = cfg.width if split == 1 else shapes[split - 2][1] * EXPANSION
+      self.attention = nnx.List([PositionAttention(channels, rngs=rngs, dtype=dtype) for _ in range(2)])
+    else:
+      self.attention = None
+
+    dim = shapes[-1][1] * EXPANSION
+    self.pool = heads.GeM(cfg.gem_p, learnable=cfg.gem_learnable, eps=cfg.gem_eps) if cfg.pooling == "gem" else None
+    self.bnneck = heads.BNNeck(dim, rngs=rngs)
+    self.classifier = heads.classifier(dim, num_classes, rngs)
+    self.parts = (heads.PartHead(dim, cfg.parts, cfg.part_dim, num_classes, cfg.gem_p, cfg.gem_eps, rngs=rngs)
+                  if cfg.parts else None)
+    if cfg.modality_classifiers:
+      self.modality_classifiers = nnx.List([heads.classifier(dim, num_classes, rngs) for _ in range(2)])
+    else:
+      self.modality_classifiers = None
+    self.centers = nnx.Param(jax.random.normal(rngs.params(), (num_classes, dim))) if cfg.centers else None
+    self.test_feature = cfg.test_feature
+    self.dtype = dtype
+
+  def _specific(self, x: jax.Array, modality: int, taps: dict[str, list]) -> jax.Array:
+    for i, stage in enumerate(self.specific[modality]):
+      x = stage(x)
+      if i < 2:
+        taps[f"stage{i}"].append(x)
+    if self.attention is not None:
+      x = self.attention[modality](x)
+    return x
+
+  def __call__(self, images: jax.Array, modality: int | None = None) -> dict[str, jax.Array]:
+    x = normalize(images, self.dtype)
+    taps: dict[str, list] = {"stage0": [], "stage1": []}
+    if x.ndim == 5:
+      if x.shape[0] != 2:
+        raise ValueError(f"training images must be [2, n, H, W, 3] (visible, infrared); got {x.shape}.")
+      x = merge_modalities(jnp.stack([self._specific(x[m], m, taps) for m in (0, 1)]))
+      taps = {k: [merge_modalities(jnp.stack(v))] if v else [] for k, v in taps.items()}
+      modalities = jnp.tile(jnp.arange(2, dtype=jnp.int32), images.shape[1])
+    else:
+      if modality not in (0, 1):
+        raise ValueError(f"a single-modality batch needs modality 0 or 1, got {modality!r}.")
+      x = self._specific(x, modality, taps)
+      modalities = jnp.full((images.shape[0],), modality, jnp.int32)
+    for i, stage in enumerate(self.shared, start=self.split):
+      x = stage(x)
+      if i < 2:
+        taps[f"stage{i}"].append(x)
+    out = {k: v[0] for k, v in taps.items()}
+    pooled = self.pool(x) if self.pool is not None else heads.average_pool(x)
+    bn = self.bnneck(pooled)
+    out.update(feature_map=x, pooled=pooled, bn=bn, logits=self.classifier(bn), modality=modalities)
+    if self.parts is not None:
+      part_features, part_logits = self.parts(x)
+      out.update(part_features=part_features, part_logits=part_logits,
+                 parts=part_features.reshape(part_features.shape[0], -1))
+    if self.modality_classifiers is not None:
+      out["visible_logits"] = self.modality_classifiers[0](bn)
+      out["infrared_logits"] = self.modality_classifiers[1](bn)
+    if self.centers is not None:
+      out["centers"] = self.centers[...]
+    return out
+
+  def embed(self, images: jax.Array, modality: int) -> jax.Array:
+    """The test-time embedding chosen by `model.test_feature`: [B, H, W, 3] uint8 -> [B, D]."""
+    return self(images, modality)[self.test_feature].astype(jnp.float32)
