@@ -223,3 +223,21 @@ def test_edge_maps_against_numpy_sobel():
     r = sum(kernel[i, j] * gray[i:i + 16, j:j + 8] for i in range(3) for j in range(3))
     expected += np.abs(r)
   np.testing.assert_allclose(got[0, :, :, 0], expected, atol=1e-5)
+
+
+def test_convert_cli_writes_a_loadable_npz(tmp_path, monkeypatch):
+  import sys
+
+  state = reference.random_state(convert.resnet50_shapes(), seed=5)
+  state["fc.weight"] = np.zeros((1000, 2048), np.float32)
+  np.savez(tmp_path / "resnet50.npz", **state)
+  monkeypatch.setattr(sys, "argv", ["convert", "--src", str(tmp_path / "resnet50.npz"), "--dst", str(tmp_path / "out.npz")])
+  convert.main()
+  out = convert.load_state_dict(str(tmp_path / "out.npz"))
+  assert "fc.weight" not in out and set(out) == set(convert.resnet50_shapes())
+  np.testing.assert_array_equal(out["layer4.2.conv3.weight"], state["layer4.2.conv3.weight"])
+  del state["layer1.0.bn1.running_var"]
+  np.savez(tmp_path / "broken.npz", **state)
+  monkeypatch.setattr(sys, "argv", ["convert", "--src", str(tmp_path / "broken.npz"), "--dst", str(tmp_path / "x.npz")])
+  with pytest.raises(ValueError, match="missing layer1.0.bn1.running_var"):
+    convert.main()
