@@ -1,0 +1,59 @@
+"""Helpers shared by the loss families: float32 casts, safe distances, masked group statistics.
+
+Groups (an identity, or an identity in one modality) are handled with [B, B] masks, never by
+slicing the batch, so every loss is independent of the order of samples and of how many samples
+each group has.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+EPS = 1e-12  # squared-distance floor: sqrt stays differentiable at 0 (as the reference code's clamp)
+
+
+def f32(*arrays: jax.Array) -> tuple[jax.Array, ...]:
+  return tuple(jnp.asarray(a, jnp.float32) for a in arrays)
+
+
+def euclidean(x: jax.Array, y: jax.Array) -> jax.Array:
+  """[N, D], [M, D] -> [N, M] sqrt(max(||x - y||^2, 1e-12))."""
+  sq = jnp.sum(x * x, 1)[:, None] + jnp.sum(y * y, 1)[None, :] - 2.0 * x @ y.T
+  return jnp.sqrt(jnp.maximum(sq, EPS))
+
+
+def norm(x: jax.Array, axis: int = -1) -> jax.Array:
+  """sqrt(max(||x||^2, 1e-12)) along `axis`."""
+  return jnp.sqrt(jnp.maximum(jnp.sum(x * x, axis), EPS))
+
+
+def same(a: jax.Array) -> jax.Array:
+  """[B] -> [B, B] bool, a_i == a_j."""
+  return a[:, None] == a[None, :]
+
+
+def group_mean(features: jax.Array, mask: jax.Array) -> jax.Array:
+  """Row i: mean of the features j with mask[i, j] (each row's group must be non-empty)."""
+  weights = mask.astype(jnp.float32)
+  return weights @ features / jnp.sum(weights, 1, keepdims=True)
+
+
+def per_group_weight(mask: jax.Array) -> jax.Array:
+  """[B] 1 / (size of each sample's group): summing a per-sample value of the group's with it
+  counts every group once."""
+  return 1.0 / jnp.sum(mask.astype(jnp.float32), 1)
+
+
+def masked_max(x: jax.Array, mask: jax.Array) -> jax.Array:
+  return jnp.max(jnp.where(mask, x, -jnp.inf), axis=-1)
+
+
+def masked_min(x: jax.Array, mask: jax.Array) -> jax.Array:
+  return jnp.min(jnp.where(mask, x, jnp.inf), axis=-1)
+
+
+def cosine(a: jax.Array, b: jax.Array) -> jax.Array:
+  """Row-wise cosine similarity of [N, D] pairs (PyTorch's eps = 1e-8 on each norm)."""
+  return jnp.sum(a * b, -1) / (jnp.maximum(jnp.linalg.norm(a, axis=-1), 1e-8) *
+                               jnp.maximum(jnp.linalg.norm(b, axis=-1), 1e-8))
