@@ -146,6 +146,9 @@ def test_enumerate_angular_triplet(variant):
     perm = np.random.default_rng(seed).permutation(6)  # tuples may come in any order
     np.testing.assert_allclose(float(losses.enumerate_angular_triplet(*[x[perm] for x in t], variant=variant)),
                                float(got), rtol=1e-6)
+  zero = [np.zeros_like(x) for x in t]  # zero features (e.g. dead ReLUs): finite gradients
+  grads = jax.grad(lambda *a: losses.enumerate_angular_triplet(*a, variant=variant), argnums=tuple(range(6)))(*zero)
+  assert all(bool(jnp.isfinite(g).all()) for g in grads)
   same = [t[0]] * 6  # zero angles everywhere: finite gradients
   grads = jax.grad(lambda *a: losses.enumerate_angular_triplet(*a, variant=variant), argnums=tuple(range(6)))(*same)
   assert all(bool(jnp.isfinite(g).all()) for g in grads)
@@ -157,6 +160,9 @@ def test_angular_compactness():
   np.testing.assert_allclose(float(jax.jit(losses.angular_compactness)(x)), bf.compactness(x), rtol=1e-5)
   assert float(losses.angular_compactness(np.ones((2, 3, 4)))) == pytest.approx(np.e, rel=1e-6)  # all aligned
   assert bool(jnp.isfinite(jax.grad(losses.angular_compactness)(jnp.ones((2, 3, 4)))).all())
+  post_relu = np.maximum(x, 0)
+  post_relu[0, 1] = 0  # a position whose descriptor is exactly zero (common after ReLU)
+  assert bool(jnp.isfinite(jax.grad(losses.angular_compactness)(post_relu)).all())
 
 
 def test_cross_modality_distillation():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from vireid_jax.losses.common import cosine, f32
+from vireid_jax.losses.common import cosine, f32, safe_norm
 
 
 def enumerate_angular_triplet(rgb_anchor: jax.Array, rgb_positive: jax.Array, rgb_negative: jax.Array,
@@ -44,8 +44,10 @@ def angular_compactness(local_descriptors: jax.Array) -> jax.Array:
   float32 scalar.
   """
   (x,) = f32(local_descriptors)
-  mean = jnp.broadcast_to(jnp.mean(x, axis=1, keepdims=True), x.shape)
-  return jnp.mean(jnp.exp(cosine(x, mean)))
+  mean = jnp.mean(x, axis=1)  # [B, C]
+  dots = jnp.einsum("brc,bc->br", x, mean)
+  norms = safe_norm(x) * safe_norm(mean)[:, None]
+  return jnp.mean(jnp.exp(dots / norms))
 
 
 def cross_modality_distillation(rgb_anchor: jax.Array, ir_positive: jax.Array, ir_anchor: jax.Array,

@@ -53,7 +53,11 @@ def masked_min(x: jax.Array, mask: jax.Array) -> jax.Array:
   return jnp.min(jnp.where(mask, x, jnp.inf), axis=-1)
 
 
+def safe_norm(x: jax.Array, axis: int = -1) -> jax.Array:
+  """max(||x||, 1e-8) (PyTorch's cosine eps), with a finite gradient at x = 0."""
+  return jnp.sqrt(jnp.maximum(jnp.sum(x * x, axis), 1e-16))
+
+
 def cosine(a: jax.Array, b: jax.Array) -> jax.Array:
-  """Row-wise cosine similarity of [N, D] pairs (PyTorch's eps = 1e-8 on each norm)."""
-  return jnp.sum(a * b, -1) / (jnp.maximum(jnp.linalg.norm(a, axis=-1), 1e-8) *
-                               jnp.maximum(jnp.linalg.norm(b, axis=-1), 1e-8))
+  """Row-wise cosine similarity of [N, D] pairs."""
+  return jnp.sum(a * b, -1) / (safe_norm(a) * safe_norm(b))
