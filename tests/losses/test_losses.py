@@ -114,6 +114,9 @@ def test_identity_loss():
   # Hand-worked: uniform logits over 4 classes give log 4 whatever the smoothing.
   assert float(losses.identity_loss(np.zeros((2, 4)), np.array([1, 3]), 0.1)) == pytest.approx(np.log(4), rel=1e-6)
   assert losses.identity_loss(jnp.zeros((2, 4), jnp.bfloat16), np.array([1, 3])).dtype == jnp.float32
+  where = np.array([True, False, True, True, False, False])
+  np.testing.assert_allclose(float(losses.identity_loss(logits, labels, 0.1, where=where)),
+                             bf.identity_loss(logits[where], labels[where], 0.1), rtol=1e-5)
 
 
 def test_modality_mutual_learning():

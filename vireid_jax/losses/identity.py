@@ -8,16 +8,22 @@ import jax.numpy as jnp
 from vireid_jax.losses.common import f32
 
 
-def identity_loss(logits: jax.Array, labels: jax.Array, label_smoothing: float = 0.0) -> jax.Array:
+def identity_loss(logits: jax.Array, labels: jax.Array, label_smoothing: float = 0.0,
+                  where: jax.Array | None = None) -> jax.Array:
   """Softmax cross-entropy (HcTri eq. 8), optionally label-smoothed (Szegedy et al., 2016).
 
   Target q = 1 - (N - 1) / N * eps for the true class and eps / N for the others (N classes).
-  logits [B, N], labels [B] -> mean over the batch, float32 scalar.
+  logits [B, N], labels [B] -> mean over the batch (over the samples with `where` [B] True, if
+  given), float32 scalar.
   """
   (logits,) = f32(logits)
   n = logits.shape[-1]
   targets = jax.nn.one_hot(labels, n) * (1.0 - label_smoothing) + label_smoothing / n
-  return -jnp.mean(jnp.sum(targets * jax.nn.log_softmax(logits), -1))
+  per_sample = -jnp.sum(targets * jax.nn.log_softmax(logits), -1)
+  if where is None:
+    return jnp.mean(per_sample)
+  w = where.astype(jnp.float32)
+  return jnp.sum(w * per_sample) / jnp.maximum(jnp.sum(w), 1.0)
 
 
 def modality_mutual_learning(visible_logits: jax.Array, infrared_logits: jax.Array,

@@ -1,0 +1,8 @@
+"""The end-to-end test config: HcTri's structure, a few steps, tiny everything (see common.apply_arg)."""
+
+from configs import hctri
+
+
+def get_config(arg: str | None = None):
+  del arg
+  return hctri.get_config("test")

@@ -1,0 +1,239 @@
+"""train_and_evaluate(config, workdir): the training loop, identical for every method.
+
+Data -> sharded global batch -> one jitted `train_step(state, batch)` -> metrics at intervals
+(the only host-device syncs), evaluation at `train.eval_every` and at the end, Orbax checkpoints
+with the Grain iterator, restore-if-exists on start.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import time
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import logging
+from flax import nnx
+
+from vireid_jax import checkpointing, evaluate, methods, optim, sharding, writers
+from vireid_jax.data import datasets, pipeline, samplers
+from vireid_jax.models import build_model, convert, edges, merge_modalities
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: Any
+  rest: Any  # batch statistics and other non-parameter variables of the model
+  opt_state: Any
+  frozen: Any  # the PEF feature net (never optimised); {} when unused
+  first_bad_step: jax.Array  # -1, or the first step at which a loss term was not finite
+  bad_terms: jax.Array  # bool [terms]: which terms were not finite at that step
+
+
+@flax.struct.dataclass
+class Program:
+  """The static half of a run: graph definitions, optimiser, loss config."""
+
+  train_graph: Any = flax.struct.field(pytree_node=False)
+  eval_graph: Any = flax.struct.field(pytree_node=False)
+  feature_graph: Any = flax.struct.field(pytree_node=False)
+  tx: Any = flax.struct.field(pytree_node=False)
+  loss: Any = flax.struct.field(pytree_node=False)
+  terms: tuple[str, ...] = flax.struct.field(pytree_node=False)
+
+
+def create(config: Any, num_classes: int, steps_per_epoch: int) -> tuple[Program, TrainState]:
+  """Model (with ImageNet weights when configured), optimiser and the initial state."""
+  methods.check(config.loss)
+  model = build_model(config.model, num_classes)
+  if config.model.pretrained:
+    convert.load_resnet50(model, convert.load_state_dict(os.path.expanduser(config.model.pretrained)))
+  elif config.model.require_pretrained:
+    raise ValueError("model.pretrained: this config reproduces a paper and needs ImageNet ResNet-50 weights "
+                     "(--config.model.pretrained=resnet50.npz, made by python -m vireid_jax.models.convert); "
+                     "set model.require_pretrained=False to train from scratch on purpose.")
+  feature_graph, frozen = None, {}
+  if config.loss.weights.get("perceptual_edge", 0.0):
+    net = edges.VGGFeatures(rngs=nnx.Rngs(config.model.seed))
+    if config.model.vgg16:
+      convert.load_vgg16(net, convert.load_state_dict(os.path.expanduser(config.model.vgg16)))
+    elif config.model.require_pretrained:
+      raise ValueError("model.vgg16: MSO's perceptual edge loss needs ImageNet VGG-16 weights (.npz).")
+    feature_graph, frozen = nnx.split(net)
+  model.eval()
+  eval_graph = nnx.split(model)[0]
+  model.train()
+  train_graph, params, rest = nnx.split(model, nnx.Param, ...)
+  tx = optim.make(config.optimizer, params, steps_per_epoch)
+  terms = tuple(sorted(k for k, w in config.loss.weights.items() if w))
+  state = TrainState(step=jnp.zeros((), jnp.int32), params=params, rest=rest, opt_state=tx.init(params),
+                     frozen=frozen, first_bad_step=jnp.full((), -1, jnp.int32), bad_terms=jnp.zeros(len(terms), bool))
+  return Program(train_graph, eval_graph, feature_graph, tx, config.loss, terms), state
+
+
+def train_step(program: Program, state: TrainState, batch: dict[str, jax.Array]) -> tuple[TrainState, dict]:
+  """One optimisation step on a batch of [2, n, ...] arrays (visible row, infrared row)."""
+  labels, modality = merge_modalities(batch["label"]), merge_modalities(batch["modality"])
+  feature_net = nnx.merge(program.feature_graph, state.frozen, copy=True) if program.feature_graph else None
+
+  def loss_fn(params):
+    model = nnx.merge(program.train_graph, params, state.rest, copy=True)
+    out = model(batch["image"])
+    aux = {"images": merge_modalities(batch["image"]), "feature_net": feature_net}
+    total, terms = methods.total_loss(program.loss, out, labels, modality, aux)
+    return total, (terms, nnx.state(model, nnx.Not(nnx.Param)))
+
+  (total, (terms, rest)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  updates, opt_state = program.tx.update(grads, state.opt_state, state.params)
+  bad = ~jnp.isfinite(jnp.stack([terms[name] for name in program.terms]))
+  first = (state.first_bad_step < 0) & bad.any()
+  new_state = state.replace(
+      step=state.step + 1, params=optax.apply_updates(state.params, updates), rest=rest, opt_state=opt_state,
+      first_bad_step=jnp.where(first, state.step, state.first_bad_step),
+      bad_terms=jnp.where(first, bad, state.bad_terms))
+  metrics = {"loss/total": total, **{f"loss/{k}": v for k, v in terms.items()},
+             "grad_norm": optax.global_norm(grads)}
+  return new_state, metrics
+
+
+def evaluate_state(config: Any, program: Program, state: TrainState, source: Any,
+                   columns: dict[str, np.ndarray]) -> dict[str, Any]:
+  """Test-split features once (both modalities), then every protocol mode and trial."""
+  embed = jax.jit(lambda params, rest, images, modality: nnx.merge(program.eval_graph, params, rest, copy=True)
+                  .embed(images, modality), static_argnums=3)
+  features = None
+  for modality in (0, 1):
+    records = np.flatnonzero(columns["modality"] == modality)
+    feats = evaluate.extract_features(lambda x, m: embed(state.params, state.rest, x, m), source, records, modality,
+                                      config.data, batch_size=config.eval.batch_size, flip=config.eval.flip)
+    if features is None:
+      features = np.zeros((len(columns["modality"]), feats.shape[1]), np.float32)
+    features[records] = feats
+  return evaluate.evaluate_features(features, columns, config.eval)
+
+
+def _check_finite(program: Program, state: TrainState) -> None:
+  first = int(state.first_bad_step)
+  if first >= 0:
+    names = [n for n, b in zip(program.terms, np.asarray(state.bad_terms)) if b]
+    raise FloatingPointError(f"Non-finite loss at step {first + 1} in term(s) {', '.join(names)}; "
+                             "stopped without writing a checkpoint with it.")
+
+
+def _report(results: dict[str, Any], workdir: str, step: int) -> dict[str, float]:
+  """Writes the results JSON (per step and latest), logs the table; returns flat scalars."""
+  if jax.process_index() == 0:
+    evaluate.write_results(results, os.path.join(workdir, f"results_step_{step}.json"))
+    evaluate.write_results(results, os.path.join(workdir, "results.json"))
+  logging.info("step %d\n%s", step, evaluate.format_table(results))
+  return {f"eval/{mode}/{k}": v for mode, r in results["modes"].items() for k, v in r["mean"].items()
+          if k.startswith(("rank", "mAP", "mINP"))}
+
+
+def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
+  """Trains `config` in `workdir` (continuing from its latest checkpoint), evaluates, returns results."""
+  mesh = sharding.make_mesh()
+  sources = datasets.sources(config.data)
+  train_cols = datasets.columns(sources["train"])
+  test_cols = datasets.columns(sources["test"])
+  index = samplers.ModalityIndex.from_columns(train_cols["label"], train_cols["modality"])
+  _, per_modality = pipeline.make_sampler(config.data)
+  steps_per_epoch = samplers.batches_per_epoch(index, per_modality)
+  total_steps = config.train.steps or config.train.epochs * steps_per_epoch
+  num_classes = int(train_cols["label"].max()) + 1
+
+  program, state = create(config, num_classes, steps_per_epoch)
+  state = jax.device_put(state, sharding.param_shardings(state, mesh, config.train.fsdp))
+  dataset = pipeline.train_dataset(sources["train"], train_cols, config.data, num_batches=total_steps,
+                                   seed=config.seed, process_index=jax.process_index(),
+                                   process_count=jax.process_count())
+  iterator = iter(dataset)
+  ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.train.keep_checkpoints,
+                                    keep_best=config.train.keep_best, best_metric=config.train.best_metric)
+  elapsed = 0.0
+  start_step = ckpt.latest_step() or 0
+  if start_step:
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
+    state, meta = ckpt.restore(start_step, abstract, iterator)
+    elapsed = meta["elapsed_seconds"]
+    logging.info("Resumed from step %d in %s", start_step, workdir)
+
+  step_fn = jax.jit(functools.partial(train_step, program), donate_argnums=0)
+  batch_sharding = sharding.batch_sharding(mesh)
+  writer = writers.MetricWriter(workdir)
+  images_per_step = 2 * per_modality
+  logging.info("Training %s: %d steps (%d per epoch), %d classes, %d devices", config.method, total_steps,
+               steps_per_epoch, num_classes, jax.device_count())
+  results: dict[str, Any] = {}
+  window, window_start, window_steps = None, time.perf_counter(), 0
+  for step in range(start_step, total_steps):
+    batch = sharding.global_batch(next(iterator), batch_sharding)
+    state, metrics = step_fn(state, batch)
+    window = metrics if window is None else jax.tree.map(jnp.add, window, metrics)
+    window_steps += 1
+    done = step + 1
+    if done % config.train.log_every == 0 or done == total_steps:
+      _check_finite(program, state)  # syncs once per interval
+      seconds = time.perf_counter() - window_start
+      elapsed += seconds
+      rate = window_steps / seconds
+      scalars = {k: float(v) / window_steps for k, v in window.items()}
+      scalars.update({"lr": float(optim.schedule(config.optimizer, steps_per_epoch)(step)), "steps_per_second": rate,
+                      "images_per_second": rate * images_per_step})
+      writer.write_scalars(done, scalars)
+      eta = (total_steps - done) / rate
+      logging.info("step %d/%d  loss %.4f  %.2f steps/s  %.1f img/s  elapsed %s  ETA %s", done, total_steps,
+                   scalars["loss/total"], rate, rate * images_per_step, _hms(elapsed), _hms(eta))
+      window, window_start, window_steps = None, time.perf_counter(), 0
+    evaluate_now = done == total_steps or (config.train.eval_every and done % config.train.eval_every == 0)
+    if evaluate_now:
+      _check_finite(program, state)
+      results = evaluate_state(config, program, state, sources["test"], test_cols)
+      eval_scalars = _report(results, workdir, done)
+      writer.write_scalars(done, eval_scalars)
+      ckpt.save(done, state, iterator, {"elapsed_seconds": elapsed}, metrics=eval_scalars)
+    elif done % config.train.checkpoint_every == 0:
+      _check_finite(program, state)
+      ckpt.save(done, state, iterator, {"elapsed_seconds": elapsed})
+  if not results and start_step >= total_steps:  # already finished: evaluate the final state
+    results = evaluate_state(config, program, state, sources["test"], test_cols)
+    _report(results, workdir, total_steps)
+  ckpt.close()
+  writer.close()
+  return results
+
+
+def _hms(seconds: float) -> str:
+  seconds = int(seconds) if math.isfinite(seconds) else 0
+  return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def evaluate_checkpoint(config: Any, workdir: str, checkpoint: str | None = None) -> dict[str, Any]:
+  """Evaluates a checkpoint without training: `checkpoint` (a step directory), or the latest in
+  `workdir/checkpoints`. Results go to `workdir` like a training run's."""
+  sources = datasets.sources(config.data)
+  train_cols, test_cols = datasets.columns(sources["train"]), datasets.columns(sources["test"])
+  index = samplers.ModalityIndex.from_columns(train_cols["label"], train_cols["modality"])
+  steps_per_epoch = samplers.batches_per_epoch(index, pipeline.make_sampler(config.data)[1])
+  config = config.copy_and_resolve_references()
+  with config.unlocked():
+    config.model.require_pretrained = False  # the checkpoint holds the weights
+  program, state = create(config, int(train_cols["label"].max()) + 1, steps_per_epoch)
+  directory = os.path.dirname(os.path.abspath(checkpoint)) if checkpoint else os.path.join(workdir, "checkpoints")
+  ckpt = checkpointing.Checkpointer(directory, keep=1000, keep_best=0, best_metric="")
+  step = int(os.path.basename(os.path.normpath(checkpoint))) if checkpoint else ckpt.latest_step()
+  if step is None:
+    raise FileNotFoundError(f"No checkpoint in {directory}: train first or pass --checkpoint=DIR/<step>.")
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
+  state, _ = ckpt.restore(step, abstract, None)
+  ckpt.close()
+  results = evaluate_state(config, program, state, sources["test"], test_cols)
+  _report(results, workdir, step)
+  return results
