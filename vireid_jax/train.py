@@ -61,7 +61,7 @@ def create(config: Any, num_classes: int, steps_per_epoch: int) -> tuple[Program
                      "set model.require_pretrained=False to train from scratch on purpose.")
   feature_graph, frozen = None, {}
   if config.loss.weights.get("perceptual_edge", 0.0):
-    net = edges.VGGFeatures(rngs=nnx.Rngs(config.model.seed))
+    net = edges.VGGFeatures(in_channels=config.model.width, rngs=nnx.Rngs(config.model.seed))
     if config.model.vgg16:
       convert.load_vgg16(net, convert.load_state_dict(os.path.expanduser(config.model.vgg16)))
     elif config.model.require_pretrained:

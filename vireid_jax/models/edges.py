@@ -48,14 +48,16 @@ class VGGFeatures(nnx.Module):
 
   Each block: 3x3 convs with ReLU, then 2x2 max-pool before the next block. Returns the four
   blocks' outputs (before their pool). Frozen: the PEF loss stops gradients to its parameters
-  and the optimiser never updates them.
+  and the optimiser never updates them. `in_channels` other than 64 (tiny test models) changes
+  the first conv, which ImageNet weights then cannot fill.
   """
 
-  def __init__(self, *, rngs: nnx.Rngs, dtype=jnp.float32):
+  def __init__(self, *, in_channels: int = 64, rngs: nnx.Rngs, dtype=jnp.float32):
+    blocks = ((in_channels,) + VGG_BLOCKS[0][1:],) + VGG_BLOCKS[1:]
     self.blocks = nnx.List([
         nnx.List([nnx.Conv(cin, cout, (3, 3), padding=((1, 1), (1, 1)), dtype=dtype, rngs=rngs)
                   for cin, cout in zip(channels[:-1], channels[1:])])
-        for channels in VGG_BLOCKS])
+        for channels in blocks])
 
   def __call__(self, x: jax.Array) -> list[jax.Array]:
     outputs = []
