@@ -99,7 +99,7 @@ def train_step(program: Program, state: TrainState, batch: dict[str, jax.Array])
       first_bad_step=jnp.where(first, state.step, state.first_bad_step),
       bad_terms=jnp.where(first, bad, state.bad_terms))
   metrics = {"loss/total": total, **{f"loss/{k}": v for k, v in terms.items()},
-             "grad_norm": optax.global_norm(grads)}
+             "grad_norm": optax.tree.norm(grads)}
   return new_state, metrics
 
 
