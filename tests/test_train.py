@@ -97,5 +97,6 @@ def test_eight_devices_match_one(data_dir, tmp_path):
   np.testing.assert_allclose([l8[s] for s in (1, 2, 3)], [l1[s] for s in (1, 2, 3)], rtol=1e-5)
   p1, p8 = np.load(tmp_path / "1" / "params.npz"), np.load(tmp_path / "8" / "params.npz")
   assert len(p1.files) == len(p8.files) > 50
-  for k in p1.files:
-    np.testing.assert_allclose(p8[k], p1[k], rtol=1e-5, atol=1e-5)
+  for k in p1.files:  # float32 all-reduce order differs from a serial sum: ~1e-7 per gradient,
+    # grown by three SGD steps at lr ~0.1 to at most ~3e-5 (measured).
+    np.testing.assert_allclose(p8[k], p1[k], rtol=1e-4, atol=5e-5)
