@@ -81,11 +81,16 @@ def test_paper_config_requires_imagenet_weights(data_dir, tmp_path):
 
 
 def test_eight_devices_match_one(data_dir, tmp_path):
-  """3 steps on 8 CPU devices (batch sharded) and on 1 give the same losses and parameters."""
+  """3 steps on 8 CPU devices (batch sharded) and on 1 give the same losses and parameters.
+
+  A small learning rate: the float32 all-reduce sums in another order than the serial sum
+  (~1e-7 relative in step 1's gradients), and at lr 0.1 the tiny-batch BN network amplifies
+  that to ~1e-3 in the gradient norm by step 3 (measured), which says nothing about sharding.
+  """
   script = ("import sys, jax, numpy as np; from absl import flags; flags.FLAGS.mark_as_parsed(); "
             "import importlib; from vireid_jax import train; from tests.test_train import final_state; "
             "cfg = importlib.import_module('configs.hctri').get_config('test'); "
-            f"cfg.data.data_dir = {str(data_dir)!r}; cfg.data.p = 8; "
+            f"cfg.data.data_dir = {str(data_dir)!r}; cfg.data.p = 8; cfg.optimizer.lr = 1e-3; "
             "train.train_and_evaluate(cfg, sys.argv[1]); "
             "params = jax.tree.leaves(final_state(sys.argv[1])[1]['params']); "
             "np.savez(sys.argv[1] + '/params.npz', *[np.asarray(x) for x in params])")
@@ -97,6 +102,5 @@ def test_eight_devices_match_one(data_dir, tmp_path):
   np.testing.assert_allclose([l8[s] for s in (1, 2, 3)], [l1[s] for s in (1, 2, 3)], rtol=1e-5)
   p1, p8 = np.load(tmp_path / "1" / "params.npz"), np.load(tmp_path / "8" / "params.npz")
   assert len(p1.files) == len(p8.files) > 50
-  for k in p1.files:  # float32 all-reduce order differs from a serial sum: ~1e-7 per gradient,
-    # grown by three SGD steps at lr ~0.1 to at most ~3e-5 (measured).
-    np.testing.assert_allclose(p8[k], p1[k], rtol=1e-4, atol=5e-5)
+  for k in p1.files:
+    np.testing.assert_allclose(p8[k], p1[k], rtol=1e-5, atol=1e-5)
