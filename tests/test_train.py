@@ -1,5 +1,6 @@
 """End-to-end training: every method's test config, exact resume, NaN stop, sharding."""
 
+import functools
 import importlib
 import json
 import os
@@ -104,3 +105,22 @@ def test_eight_devices_match_one(data_dir, tmp_path):
   assert len(p1.files) == len(p8.files) > 50
   for k in p1.files:
     np.testing.assert_allclose(p8[k], p1[k], rtol=1e-5, atol=1e-5)
+
+
+def test_train_step_compiles_once(data_dir):
+  from vireid_jax import sharding
+  from vireid_jax.data import datasets, pipeline
+
+  cfg = config("danet", data_dir)
+  sources = datasets.sources(cfg.data)
+  cols = datasets.columns(sources["train"])
+  program, state = train.create(cfg, int(cols["label"].max()) + 1, steps_per_epoch=10)
+  mesh = sharding.make_mesh()
+  state = jax.device_put(state, sharding.param_shardings(state, mesh, fsdp=False))  # as the loop places it
+  step_fn = jax.jit(functools.partial(train.train_step, program), donate_argnums=0)
+  batches = pipeline.train_dataset(sources["train"], cols, cfg.data, num_batches=4, seed=0)
+  batch_sharding = sharding.batch_sharding(mesh)
+  for batch in batches:
+    state, _ = step_fn(state, sharding.global_batch(batch, batch_sharding))
+  assert int(state.step) == 4
+  assert step_fn._cache_size() == 1  # pylint: disable=protected-access
