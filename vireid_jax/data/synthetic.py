@@ -86,10 +86,17 @@ def _colour(rng: np.random.Generator) -> np.ndarray:
   return val - val * sat * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
 
 
+def _contrasting(heat: float, rng: np.random.Generator) -> float:
+  """A second garment intensity at least 0.25 away, so patterns stay visible in thermal images."""
+  offset = rng.uniform(0.25, 0.45) * (1.0 if heat < 0.55 else -1.0)
+  return float(np.clip(heat + offset, 0.05, 1.0))
+
+
 def sample_person(rng: np.random.Generator) -> Person:
   """Draws one identity's appearance; thermal values are independent of the colours."""
   pattern_p = [0.4, 0.35, 0.25]
   skin_tone = rng.uniform(0.35, 0.95)
+  upper_heat, lower_heat = rng.uniform(0.3, 0.8, size=2)
   return Person(
       height=rng.uniform(0.82, 0.96),
       shoulder=rng.uniform(0.10, 0.16),
@@ -110,10 +117,10 @@ def sample_person(rng: np.random.Generator) -> Person:
       bag=_colour(rng),
       skin_heat=rng.uniform(0.85, 1.0),
       hair_heat=rng.uniform(0.3, 0.55),
-      upper_heat=rng.uniform(0.3, 0.8),
-      upper_alt_heat=rng.uniform(0.3, 0.8),
-      lower_heat=rng.uniform(0.3, 0.8),
-      lower_alt_heat=rng.uniform(0.3, 0.8),
+      upper_heat=float(upper_heat),
+      upper_alt_heat=_contrasting(upper_heat, rng),
+      lower_heat=float(lower_heat),
+      lower_alt_heat=_contrasting(lower_heat, rng),
       shoes_heat=rng.uniform(0.2, 0.4),
       bag_heat=rng.uniform(0.1, 0.35),
   )
@@ -242,9 +249,9 @@ def _patterned(base, alt, pattern, period, u, v, infrared, base_heat, alt_heat):
 class SysuSpec:
   """Size of a synthetic SYSU-MM01 tree. Identity numbers skip some values, as the real ones do."""
 
-  num_identities: int = 60
-  num_train: int = 36
-  num_val: int = 6
+  num_identities: int = 100
+  num_train: int = 60
+  num_val: int = 10
   images_per_camera: tuple[int, int] = (3, 6)  # inclusive range per (identity, camera)
   height: int = 128
   width: int = 64
