@@ -22,7 +22,8 @@ class Checkpointer:
   def __init__(self, directory: str, *, keep: int, keep_best: int, best_metric: str):
     preserve = [policies.LatestN(keep)]
     if keep_best:
-      preserve.append(policies.BestN(get_metric_fn=lambda m: m[best_metric], n=keep_best,
+      # A metric the run does not report (e.g. a suffixed name) ranks last rather than crashing a save.
+      preserve.append(policies.BestN(get_metric_fn=lambda m: m.get(best_metric, float("-inf")), n=keep_best,
                                      keep_checkpoints_without_metrics=False))
     options = ocp.CheckpointManagerOptions(preservation_policy=policies.AnyPreservationPolicy(preserve), create=True)
     self.manager = ocp.CheckpointManager(os.path.abspath(directory), item_names=("state", "data", "meta"),
