@@ -241,3 +241,18 @@ def test_convert_cli_writes_a_loadable_npz(tmp_path, monkeypatch):
   monkeypatch.setattr(sys, "argv", ["convert", "--src", str(tmp_path / "broken.npz"), "--dst", str(tmp_path / "x.npz")])
   with pytest.raises(ValueError, match="missing layer1.0.bn1.running_var"):
     convert.main()
+
+
+@pytest.mark.parametrize("method", ["agw", "eat", "mso", "hctri", "danet", "cmdc"])
+def test_every_config_model_shapes(method):
+  """Each method config's full-size model (eval_shape): parameter count and its test feature."""
+  import importlib
+
+  cfg = importlib.import_module(f"configs.{method}").get_config("sysu").model
+  model = nnx.eval_shape(lambda: build_model(cfg, 395))
+  stems = 2 if cfg.split >= 1 else 1
+  assert backbone_params(model) >= 23_508_032 + (stems - 1) * (64 * 3 * 7 * 7 + 128)
+  out = jax.eval_shape(lambda: build_model(cfg, 395)(jnp.zeros((2, 2, 288, 144, 3), jnp.uint8)))
+  dims = {"bn": 2048, "pooled": 2048, "parts": cfg.parts * cfg.part_dim}
+  assert out[cfg.test_feature].shape == (4, dims[cfg.test_feature])
+  assert out["logits"].shape == (4, 395)
