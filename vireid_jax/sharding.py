@@ -42,14 +42,6 @@ def batch_sharding(mesh: jax.sharding.Mesh) -> NamedSharding:
   return NamedSharding(mesh, P(None, DATA))
 
 
-def eval_sharding(mesh: jax.sharding.Mesh) -> NamedSharding:
-  return NamedSharding(mesh, P(DATA))
-
-
-def replicated(mesh: jax.sharding.Mesh) -> NamedSharding:
-  return NamedSharding(mesh, P())
-
-
 def param_shardings(tree: Any, mesh: jax.sharding.Mesh, fsdp: bool) -> Any:
   """Replicated, or FSDP-style: each array sharded along its largest divisible dimension."""
   n = mesh.shape[DATA]
