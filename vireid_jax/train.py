@@ -11,7 +11,7 @@ import functools
 import math
 import os
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax
 import jax
@@ -137,17 +137,32 @@ def _report(results: dict[str, Any], workdir: str, step: int) -> dict[str, float
           if k.startswith(("rank", "mAP", "mINP"))}
 
 
+class Data(NamedTuple):
+  sources: dict[str, Any]
+  train_cols: dict[str, np.ndarray]
+  test_cols: dict[str, np.ndarray]
+  num_classes: int
+  per_modality: int  # images of one modality in a training batch
+  steps_per_epoch: int
+
+
+def load_data(config: Any) -> Data:
+  """The dataset's sources and columns, and the sizes the model and schedule derive from them."""
+  sources = datasets.sources(config.data)
+  train_cols, test_cols = datasets.columns(sources["train"]), datasets.columns(sources["test"])
+  index = samplers.ModalityIndex.from_columns(train_cols["label"], train_cols["modality"])
+  per_modality = pipeline.make_sampler(config.data)[1]
+  return Data(sources, train_cols, test_cols, int(train_cols["label"].max()) + 1, per_modality,
+              samplers.batches_per_epoch(index, per_modality))
+
+
 def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
   """Trains `config` in `workdir` (continuing from its latest checkpoint), evaluates, returns results."""
   mesh = sharding.make_mesh()
-  sources = datasets.sources(config.data)
-  train_cols = datasets.columns(sources["train"])
-  test_cols = datasets.columns(sources["test"])
-  index = samplers.ModalityIndex.from_columns(train_cols["label"], train_cols["modality"])
-  _, per_modality = pipeline.make_sampler(config.data)
-  steps_per_epoch = samplers.batches_per_epoch(index, per_modality)
+  data = load_data(config)
+  sources, train_cols, test_cols = data.sources, data.train_cols, data.test_cols
+  per_modality, steps_per_epoch, num_classes = data.per_modality, data.steps_per_epoch, data.num_classes
   total_steps = config.train.steps or config.train.epochs * steps_per_epoch
-  num_classes = int(train_cols["label"].max()) + 1
 
   program, state = create(config, num_classes, steps_per_epoch)
   state = jax.device_put(state, sharding.param_shardings(state, mesh, config.train.fsdp))
@@ -169,6 +184,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
   batch_sharding = sharding.batch_sharding(mesh)
   writer = writers.MetricWriter(workdir)
   images_per_step = 2 * per_modality
+  learning_rate = optim.schedule(config.optimizer, steps_per_epoch)
   logging.info("Training %s: %d steps (%d per epoch), %d classes, %d devices", config.method, total_steps,
                steps_per_epoch, num_classes, jax.device_count())
   results: dict[str, Any] = {}
@@ -185,7 +201,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
       elapsed += seconds
       rate = window_steps / seconds
       scalars = {k: float(v) / window_steps for k, v in window.items()}
-      scalars.update({"lr": float(optim.schedule(config.optimizer, steps_per_epoch)(step)), "steps_per_second": rate,
+      scalars.update({"lr": float(learning_rate(step)), "steps_per_second": rate,
                       "images_per_second": rate * images_per_step})
       writer.write_scalars(done, scalars)
       eta = (total_steps - done) / rate
@@ -218,14 +234,11 @@ def _hms(seconds: float) -> str:
 def evaluate_checkpoint(config: Any, workdir: str, checkpoint: str | None = None) -> dict[str, Any]:
   """Evaluates a checkpoint without training: `checkpoint` (a step directory), or the latest in
   `workdir/checkpoints`. Results go to `workdir` like a training run's."""
-  sources = datasets.sources(config.data)
-  train_cols, test_cols = datasets.columns(sources["train"]), datasets.columns(sources["test"])
-  index = samplers.ModalityIndex.from_columns(train_cols["label"], train_cols["modality"])
-  steps_per_epoch = samplers.batches_per_epoch(index, pipeline.make_sampler(config.data)[1])
+  data = load_data(config)
   config = config.copy_and_resolve_references()
   with config.unlocked():
     config.model.require_pretrained = False  # the checkpoint holds the weights
-  program, state = create(config, int(train_cols["label"].max()) + 1, steps_per_epoch)
+  program, state = create(config, data.num_classes, data.steps_per_epoch)
   directory = os.path.dirname(os.path.abspath(checkpoint)) if checkpoint else os.path.join(workdir, "checkpoints")
   ckpt = checkpointing.Checkpointer(directory, keep=1000, keep_best=0, best_metric="")
   step = int(os.path.basename(os.path.normpath(checkpoint))) if checkpoint else ckpt.latest_step()
@@ -234,6 +247,6 @@ def evaluate_checkpoint(config: Any, workdir: str, checkpoint: str | None = None
   abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
   state, _ = ckpt.restore(step, abstract, None)
   ckpt.close()
-  results = evaluate_state(config, program, state, sources["test"], test_cols)
+  results = evaluate_state(config, program, state, data.sources["test"], data.test_cols)
   _report(results, workdir, step)
   return results

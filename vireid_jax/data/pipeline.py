@@ -77,10 +77,12 @@ def train_dataset(source: Any, columns: dict[str, np.ndarray], cfg: Any, *, num_
   index = samplers.ModalityIndex.from_columns(columns["label"], columns["modality"])
   load = functools.partial(load_train_batch, source=source, index=index, sampler=sampler, seed=seed,
                            augment=cfg.augment, host=_host_slice(n, process_index, process_count))
-  ds = grain.MapDataset.range(num_batches).map(load).to_iter_dataset()
-  if cfg.workers > 0:
-    ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=cfg.workers))
-  return ds
+  return _with_workers(grain.MapDataset.range(num_batches).map(load).to_iter_dataset(), cfg.workers)
+
+
+def _with_workers(ds: grain.IterDataset, workers: int) -> grain.IterDataset:
+  """Loads elements in `workers` processes (0: in this one)."""
+  return ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers)) if workers > 0 else ds
 
 
 def load_eval_batch(batch: int, *, source: Any, records: np.ndarray, batch_size: int,
@@ -106,6 +108,4 @@ def eval_batches(source: Any, records: Sequence[int], cfg: Any, *, batch_size: i
   load = functools.partial(load_eval_batch, source=source, records=records, batch_size=batch_size,
                            augment=cfg.augment)
   ds = grain.MapDataset.range(math.ceil(len(records) / batch_size)).map(load).to_iter_dataset()
-  if cfg.workers > 0:
-    ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=cfg.workers))
-  return iter(ds)
+  return iter(_with_workers(ds, cfg.workers))
