@@ -4,6 +4,7 @@ import functools
 import importlib
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -81,30 +82,52 @@ def test_paper_config_requires_imagenet_weights(data_dir, tmp_path):
     train.train_and_evaluate(cfg, str(tmp_path))
 
 
-def test_eight_devices_match_one(data_dir, tmp_path):
-  """3 steps on 8 CPU devices (batch sharded) and on 1 give the same losses and parameters.
+def free_port():
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def test_eight_devices_and_two_processes_match_one(data_dir, tmp_path):
+  """3 steps on 8 CPU devices (batch sharded), on 2 processes of 1 device each (jax.distributed on
+  localhost, each host feeding its half of the batch) and on 1 device give the same losses and
+  parameters.
 
   A small learning rate: the float32 all-reduce sums in another order than the serial sum
   (~1e-7 relative in step 1's gradients), and at lr 0.1 the tiny-batch BN network amplifies
   that to ~1e-3 in the gradient norm by step 3 (measured), which says nothing about sharding.
   """
   script = ("import sys, jax, numpy as np; from absl import flags; flags.FLAGS.mark_as_parsed(); "
-            "import importlib; from vireid_jax import train; from tests.test_train import final_state; "
+            "import importlib; from vireid_jax import sharding, train; from tests.test_train import final_state; "
+            "sharding.initialize_distributed(); "
             "cfg = importlib.import_module('configs.hctri').get_config('test'); "
             f"cfg.data.data_dir = {str(data_dir)!r}; cfg.data.p = 8; cfg.optimizer.lr = 1e-3; "
             "train.train_and_evaluate(cfg, sys.argv[1]); "
             "params = jax.tree.leaves(final_state(sys.argv[1])[1]['params']); "
-            "np.savez(sys.argv[1] + '/params.npz', *[np.asarray(x) for x in params])")
-  for devices in (1, 8):
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "PYTHONPATH": ROOT}
-    subprocess.run([sys.executable, "-c", script, str(tmp_path / str(devices))], check=True, env=env,
-                   capture_output=True)
-  l1, l8 = losses_by_step(tmp_path / "1"), losses_by_step(tmp_path / "8")
-  np.testing.assert_allclose([l8[s] for s in (1, 2, 3)], [l1[s] for s in (1, 2, 3)], rtol=1e-5)
-  p1, p8 = np.load(tmp_path / "1" / "params.npz"), np.load(tmp_path / "8" / "params.npz")
-  assert len(p1.files) == len(p8.files) > 50
-  for k in p1.files:
-    np.testing.assert_allclose(p8[k], p1[k], rtol=1e-5, atol=1e-5)
+            "jax.process_index() == 0 and np.savez(sys.argv[1] + '/params.npz', *[np.asarray(x) for x in params])")
+
+  def run(name, devices, processes=1):
+    port = free_port()
+    jobs = []
+    for index in range(processes):
+      env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "PYTHONPATH": ROOT}
+      if processes > 1:
+        env.update(JAX_COORDINATOR_ADDRESS=f"localhost:{port}", JAX_NUM_PROCESSES=str(processes),
+                   JAX_PROCESS_ID=str(index))
+      jobs.append(subprocess.Popen([sys.executable, "-c", script, str(tmp_path / name)], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    for job in jobs:
+      _, err = job.communicate(timeout=600)
+      assert job.returncode == 0, err[-3000:]
+    return losses_by_step(tmp_path / name), np.load(tmp_path / name / "params.npz")
+
+  l1, p1 = run("one", devices=1)
+  for name, devices, processes in (("eight", 8, 1), ("two_processes", 1, 2)):
+    losses, params = run(name, devices, processes)
+    np.testing.assert_allclose([losses[s] for s in (1, 2, 3)], [l1[s] for s in (1, 2, 3)], rtol=1e-5)
+    assert len(p1.files) == len(params.files) > 50
+    for k in p1.files:
+      np.testing.assert_allclose(params[k], p1[k], rtol=1e-5, atol=1e-5, err_msg=f"{name}: {k}")
 
 
 def test_train_step_compiles_once(data_dir):

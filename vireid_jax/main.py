@@ -5,6 +5,8 @@
   python -m vireid_jax.main --config=configs/agw.py --workdir=/tmp/run --config.optimizer.lr=0.05
 """
 
+import logging as std_logging
+
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -19,9 +21,15 @@ _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "With --mode=eval: a check
 flags.mark_flags_as_required(["config", "workdir"])
 
 
+def _quiet_orbax(record) -> bool:
+  """Drops Orbax's per-save INFO lines (dozens per checkpoint); its warnings and errors pass."""
+  return record.levelno > std_logging.INFO or "/orbax/" not in record.pathname
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  logging.get_absl_handler().addFilter(_quiet_orbax)
   sharding.initialize_distributed()
   config = _CONFIG.value
   if _MODE.value == "train":

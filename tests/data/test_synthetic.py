@@ -57,12 +57,15 @@ def test_every_identity_has_both_modalities(sysu_tree):
     assert cams & {1, 2, 4, 5} and cams & {3, 6}
 
 
-def test_thermal_is_independent_of_colour():
-  """Across identities, garment colour brightness must not predict its thermal intensity."""
+def test_infrared_intensity_follows_colour_only_partly():
+  """Across identities, colour predicts a garment's infrared intensity, but not exactly; pattern
+  materials stay at least 0.2 apart so patterns survive in infrared."""
   people = [synthetic.sample_person(np.random.default_rng(i)) for i in range(400)]
   brightness = np.array([p.upper.mean() for p in people])
   heat = np.array([p.upper_heat for p in people])
-  assert abs(np.corrcoef(brightness, heat)[0, 1]) < 0.15
+  assert 0.4 < np.corrcoef(brightness, heat)[0, 1] < 0.95
+  contrast = np.array([abs(p.upper_alt_heat - p.upper_heat) for p in people])
+  assert contrast.min() >= 0.2 - 1e-9
 
 
 def test_regdb_layout_and_alignment(tmp_path):

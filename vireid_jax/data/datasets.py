@@ -30,7 +30,7 @@ COLUMNS = ("label", "identity", "camera", "modality", "path")
 
 def synthetic_root(data_dir: str, dataset: str) -> str:
   """Writes the synthetic raw tree for `dataset` under `data_dir` once (atomically); returns it."""
-  root = os.path.join(os.path.expanduser(data_dir), "synthetic_raw", dataset)
+  root = os.path.join(os.path.expanduser(data_dir), f"synthetic_raw_v{synthetic.VERSION}", dataset)
   if os.path.isdir(root):
     return root
   parent = os.path.dirname(root)
@@ -56,7 +56,8 @@ def builder(config: Any) -> tfds.core.DatasetBuilder:
   manual_dir = config.manual_dir
   if not manual_dir:
     manual_dir = synthetic_root(data_dir, config.dataset)
-    data_dir = os.path.join(data_dir, "synthetic")  # never mixed with files built from real data
+    # Never mixed with files built from real data or by an older renderer.
+    data_dir = os.path.join(data_dir, f"synthetic_v{synthetic.VERSION}")
   name = f"trial_{config.trial}" if config.dataset == "regdb" else config.builder_config
   b = BUILDERS[config.dataset](config=name, data_dir=data_dir, file_format="array_record")
   b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))

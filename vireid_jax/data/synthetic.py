@@ -4,8 +4,9 @@ The licensed datasets cannot be shipped, so this module renders a small stand-in
 structure: identities seen by visible and infrared cameras, each camera with its own background,
 lighting, scale and viewpoint. Every identity has a body shape, hair, upper and lower clothing with
 a colour and a pattern (solid, stripes, checks), an optional bag on one side, and shoes. Thermal
-renderings replace colours by per-identity "material" intensities drawn independently of the
-colours, so colour alone cannot match across modalities; shape, pattern and accessories can.
+renderings replace colours by near-infrared reflectances: a channel mix unlike luminance plus a
+per-material offset, so colour predicts the infrared intensity only partly (as it does in SYSU's
+near-infrared cameras); shape, pattern and accessories carry over unchanged.
 
 Usage:
   python -m vireid_jax.data.synthetic --layout=sysu --out=/tmp/SYSU-MM01
@@ -26,6 +27,7 @@ from PIL import Image
 SYSU_VISIBLE_CAMERAS = (1, 2, 4, 5)
 SYSU_INFRARED_CAMERAS = (3, 6)
 SYSU_CAMERAS = (1, 2, 3, 4, 5, 6)
+VERSION = 2  # bumped whenever the rendering changes; names the built dataset's folders
 
 FRONT, BACK, SIDE = 0, 1, 2
 SOLID, STRIPES, CHECKS = 0, 1, 2
@@ -86,43 +88,57 @@ def _colour(rng: np.random.Generator) -> np.ndarray:
   return val - val * sat * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
 
 
-def _contrasting(heat: float, rng: np.random.Generator) -> float:
-  """A second garment intensity at least 0.25 away, so patterns stay visible in thermal images."""
-  offset = rng.uniform(0.25, 0.45) * (1.0 if heat < 0.55 else -1.0)
-  return float(np.clip(heat + offset, 0.05, 1.0))
+# Near-infrared reflectance of a dyed material: red-heavy channel mix plus a material offset.
+NIR_MIX = np.array([0.6, 0.3, 0.1])
+NIR_OFFSET = 0.15
+
+
+def _reflectance(colour: np.ndarray, rng: np.random.Generator) -> float:
+  return float(np.clip(0.2 + 0.8 * NIR_MIX @ colour + rng.uniform(-NIR_OFFSET, NIR_OFFSET), 0.05, 1.0))
+
+
+def _contrasting(heat: float, alt_colour: np.ndarray, rng: np.random.Generator) -> float:
+  """The pattern's second material, pushed at least 0.2 away so patterns stay visible in infrared."""
+  alt = _reflectance(alt_colour, rng)
+  if abs(alt - heat) >= 0.2:
+    return alt
+  return float(np.clip(heat + (0.2 if heat < 0.55 else -0.2), 0.05, 1.0))
 
 
 def sample_person(rng: np.random.Generator) -> Person:
-  """Draws one identity's appearance; thermal values are independent of the colours."""
+  """Draws one identity's appearance; infrared intensities follow `_reflectance` of the colours."""
   pattern_p = [0.4, 0.35, 0.25]
   skin_tone = rng.uniform(0.35, 0.95)
-  upper_heat, lower_heat = rng.uniform(0.3, 0.8, size=2)
+  upper, upper_alt, lower, lower_alt, bag = (_colour(rng) for _ in range(5))
+  shoes = _colour(rng) * 0.5
+  hair = _colour(rng) * rng.uniform(0.2, 0.6)
+  upper_heat, lower_heat = _reflectance(upper, rng), _reflectance(lower, rng)
   return Person(
       height=rng.uniform(0.82, 0.96),
       shoulder=rng.uniform(0.10, 0.16),
       head=rng.uniform(0.055, 0.075),
       leg_gap=rng.uniform(0.01, 0.035),
       skin=np.array([skin_tone, skin_tone * 0.78, skin_tone * 0.62]),
-      hair=_colour(rng) * rng.uniform(0.2, 0.6),
+      hair=hair,
       long_hair=bool(rng.uniform() < 0.4),
-      upper=_colour(rng),
-      upper_alt=_colour(rng),
+      upper=upper,
+      upper_alt=upper_alt,
       upper_pattern=int(rng.choice(3, p=pattern_p)),
       upper_period=rng.uniform(0.03, 0.07),
-      lower=_colour(rng),
-      lower_alt=_colour(rng),
+      lower=lower,
+      lower_alt=lower_alt,
       lower_pattern=int(rng.choice(2, p=[0.7, 0.3])),
-      shoes=_colour(rng) * 0.5,
+      shoes=shoes,
       bag_side=int(rng.choice([-1, 0, 1], p=[0.4, 0.3, 0.3])),
-      bag=_colour(rng),
+      bag=bag,
       skin_heat=rng.uniform(0.85, 1.0),
-      hair_heat=rng.uniform(0.3, 0.55),
-      upper_heat=float(upper_heat),
-      upper_alt_heat=_contrasting(upper_heat, rng),
-      lower_heat=float(lower_heat),
-      lower_alt_heat=_contrasting(lower_heat, rng),
-      shoes_heat=rng.uniform(0.2, 0.4),
-      bag_heat=rng.uniform(0.1, 0.35),
+      hair_heat=_reflectance(hair, rng),
+      upper_heat=upper_heat,
+      upper_alt_heat=_contrasting(upper_heat, upper_alt, rng),
+      lower_heat=lower_heat,
+      lower_alt_heat=_contrasting(lower_heat, lower_alt, rng),
+      shoes_heat=_reflectance(shoes, rng),
+      bag_heat=_reflectance(bag, rng),
   )
 
 
