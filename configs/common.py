@@ -54,6 +54,7 @@ def eval_config(**overrides) -> ml_collections.ConfigDict:
       protocol="sysu", modes=["all", "indoor"], shots=[1], trials=10, sampling="seeded",
       rand_perm_cam="", distance="euclidean", normalize=False, flip=False, rerank=False, max_rank=20,
       batch_size=64,
+      figures=True,               # ranked lists, embedding and curves under workdir/figures/
   ))
   cfg.update(overrides)
   return cfg
@@ -131,7 +132,7 @@ def apply_arg(cfg: ml_collections.ConfigDict, arg: str | None) -> ml_collections
       cfg.data.augment.update(channel_aug_prob=0.5, erasing_prob=0.0)
       cfg.model.width = 16
       cfg.optimizer.update(name="adam", lr=1e-3, backbone_lr_mult=1.0, decay_epochs=(15, 19))
-      cfg.train.update(epochs=20, log_every=50, checkpoint_every=200)
+      cfg.train.update(epochs=20, log_every=50, checkpoint_every=200, eval_every=130)
     if arg == "test":
       cfg.train.update(steps=3, log_every=1, checkpoint_every=2)
       cfg.eval.update(trials=1, modes=cfg.eval.modes[:1])

@@ -8,12 +8,20 @@ are kept.
 
 from __future__ import annotations
 
+import logging as std_logging
 import os
 from typing import Any
 
 import grain
 import orbax.checkpoint as ocp
+from absl import logging
 from orbax.checkpoint import checkpoint_managers as policies
+
+
+def quiet_orbax_logs() -> None:
+  """Drops Orbax's INFO lines (dozens per save) from the absl log; its warnings and errors pass."""
+  logging.get_absl_handler().addFilter(
+      lambda record: record.levelno > std_logging.INFO or "/orbax/" not in record.pathname)
 
 
 class Checkpointer:
@@ -37,6 +45,10 @@ class Checkpointer:
     self.manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(iterator),
         meta=ocp.args.JsonSave(meta)), metrics=metrics, force=True)
+
+  def meta(self, step: int) -> dict[str, Any]:
+    """The JSON metadata of `step` (elapsed seconds, number of classes)."""
+    return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
 
   def restore(self, step: int, abstract_state: Any, iterator: Any | None) -> tuple[Any, dict[str, Any]]:
     """Restores `state` into the structure and shardings of `abstract_state`, and the iterator in place."""

@@ -55,10 +55,7 @@ def extract_features(embed_fn: Callable[[np.ndarray, int], np.ndarray], source: 
 
 
 def _trial_metrics(features, test_split, q, g, cfg, protocol) -> dict[str, float]:
-  query, gallery = features[q], features[g]
-  if cfg.normalize:
-    query, gallery = metrics.l2_normalize(query), metrics.l2_normalize(gallery)
-  dist = metrics.k_reciprocal_rerank(query, gallery) if cfg.rerank else metrics.distances(query, gallery, cfg.distance)
+  dist = _distmat(features, q, g, cfg)
   out = metrics.ranking_metrics(dist, test_split["identity"][q], test_split["identity"][g],
                                 test_split["camera"][q], test_split["camera"][g], protocol=protocol,
                                 max_rank=cfg.max_rank)
@@ -81,20 +78,50 @@ def evaluate_features(features: np.ndarray, test_split: Mapping[str, np.ndarray]
   test_split = {k: np.asarray(v) for k, v in test_split.items()}
   results: dict[str, Any] = {"protocol": cfg.protocol, "sampling": cfg.sampling, "distance": cfg.distance,
                              "suffix": suffix(cfg), "modes": {}}
-  if cfg.protocol == "sysu":
-    for mode in cfg.modes:
-      for shots in cfg.shots:
-        trials = protocols.sysu_trials(test_split, mode=mode, shots=shots, trials=cfg.trials,
-                                       sampling=cfg.sampling, rand_perm_cam=cfg.rand_perm_cam or None)
-        rows = [_trial_metrics(features, test_split, q, g, cfg, "sysu") for q, g in trials]
-        results["modes"][f"{mode}_{SHOT_NAMES.get(shots, f'{shots}shot')}"] = _summarize(rows)
-  elif cfg.protocol == "regdb":
-    for direction in cfg.modes:
-      q, g = protocols.regdb_trial(test_split, direction=direction)
-      results["modes"][direction] = _summarize([_trial_metrics(features, test_split, q, g, cfg, "regdb")])
-  else:
-    raise ValueError(f"eval.protocol: expected 'sysu' or 'regdb', got {cfg.protocol!r}.")
+  for name, (protocol, trials) in _mode_trials(test_split, cfg).items():
+    results["modes"][name] = _summarize([_trial_metrics(features, test_split, q, g, cfg, protocol) for q, g in trials])
   return results
+
+
+def _mode_trials(test_split: Mapping[str, np.ndarray], cfg: Any) -> dict[str, tuple[str, list]]:
+  """{result name: (metrics protocol, [(query, gallery) index arrays per trial])} of `cfg`."""
+  if cfg.protocol == "sysu":
+    return {f"{mode}_{SHOT_NAMES.get(shots, f'{shots}shot')}":
+            ("sysu", protocols.sysu_trials(test_split, mode=mode, shots=shots, trials=cfg.trials,
+                                           sampling=cfg.sampling, rand_perm_cam=cfg.rand_perm_cam or None))
+            for mode in cfg.modes for shots in cfg.shots}
+  if cfg.protocol == "regdb":
+    return {direction: ("regdb", [protocols.regdb_trial(test_split, direction=direction)]) for direction in cfg.modes}
+  raise ValueError(f"eval.protocol: expected 'sysu' or 'regdb', got {cfg.protocol!r}.")
+
+
+def _distmat(features: np.ndarray, q: np.ndarray, g: np.ndarray, cfg: Any) -> np.ndarray:
+  query, gallery = features[q], features[g]
+  if cfg.normalize:
+    query, gallery = metrics.l2_normalize(query), metrics.l2_normalize(gallery)
+  return metrics.k_reciprocal_rerank(query, gallery) if cfg.rerank else metrics.distances(query, gallery, cfg.distance)
+
+
+def ranked_examples(features: np.ndarray, test_split: Mapping[str, np.ndarray], cfg: Any, *, queries: int = 6,
+                    topk: int = 10) -> dict[str, dict[str, np.ndarray]]:
+  """Rankings of a few queries per mode, for pictures: the first trial of each mode, `queries`
+  spread evenly over its query list.
+
+  Returns {mode: {"query": int [Q] and "gallery": int [Q, k] (indices into the test split;
+  gallery -1 past the visible images), "distance": float [Q, k], "correct": bool [Q, k]}}.
+  """
+  test_split = {k: np.asarray(v) for k, v in test_split.items()}
+  out = {}
+  for name, (protocol, trials) in _mode_trials(test_split, cfg).items():
+    q, g = next(iter(trials))
+    q = q[np.unique(np.linspace(0, len(q) - 1, queries).round().astype(int))]
+    dist = _distmat(features, q, g, cfg)
+    ranked = metrics.top_k(dist, test_split["camera"][q], test_split["camera"][g], protocol=protocol, k=topk)
+    gallery = np.where(ranked >= 0, g[np.maximum(ranked, 0)], -1)
+    out[name] = {"query": q, "gallery": gallery,
+                 "distance": np.where(ranked >= 0, np.take_along_axis(dist, np.maximum(ranked, 0), 1), np.nan),
+                 "correct": (gallery >= 0) & (test_split["identity"][gallery] == test_split["identity"][q][:, None])}
+  return out
 
 
 def aggregate(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -109,11 +136,12 @@ def aggregate(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
   return out
 
 
-def format_table(results: Mapping[str, Any]) -> str:
-  """A fixed-width table: one line per mode, mean ± std over trials of every metric, in %."""
+def format_table(results: Mapping[str, Any], count: str = "trials") -> str:
+  """A fixed-width table: one line per mode, mean ± std over trials (or over the runs of an
+  `aggregate`, `count="runs"`) of every metric, in %."""
   s = results["suffix"]
   keys = [k for k in next(iter(results["modes"].values()))["mean"] if k.startswith(("rank", "mAP", "mINP"))]
-  header = f"{'mode':22s} {'trials':>6s} " + " ".join(f"{k:>{max(len(k), 13)}s}" for k in keys)
+  header = f"{'mode':22s} {count:>6s} " + " ".join(f"{k:>{max(len(k), 13)}s}" for k in keys)
   lines = [f"{results['protocol']} protocol, {results['sampling']} sampling, {results['distance']} distance"
            + (f", options {s}" if s else ""), header, "-" * len(header)]
   for mode, r in results["modes"].items():
@@ -122,8 +150,8 @@ def format_table(results: Mapping[str, Any]) -> str:
   return "\n".join(lines)
 
 
-def write_results(results: Mapping[str, Any], path: str) -> None:
-  """Writes `results` as JSON atomically (a crash never leaves a half-written file)."""
+def write_json(results: Mapping[str, Any], path: str) -> None:
+  """Writes `results` (or any JSON mapping) atomically: a crash never leaves a half-written file."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
   with os.fdopen(fd, "w") as f:

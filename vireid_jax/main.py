@@ -2,42 +2,43 @@
 
   python -m vireid_jax.main --config=configs/hctri.py:synthetic --workdir=/tmp/run
   python -m vireid_jax.main --config=configs/hctri.py --workdir=/tmp/run --mode=eval
+  python -m vireid_jax.main --config=configs/hctri.py --workdir=/tmp/run --mode=export --split=test
   python -m vireid_jax.main --config=configs/agw.py --workdir=/tmp/run --config.optimizer.lr=0.05
 """
-
-import logging as std_logging
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from vireid_jax import evaluate, sharding, train
+from vireid_jax import checkpointing, evaluate, sharding, train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/eat.py:regdb.",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and results go.")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "eval"], "train (and evaluate) or evaluate only.")
-_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "With --mode=eval: a checkpoint directory "
-                                  "(default: the latest in --workdir).")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "eval", "export"],
+                          "train (and evaluate), evaluate only, or export features of --split to .npz.")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "With --mode=eval/export: a checkpoint step directory "
+                                  "(default: the latest in --workdir/checkpoints).")
+_SPLIT = flags.DEFINE_string("split", "test", "With --mode=export: the split to embed (train or test).")
 flags.mark_flags_as_required(["config", "workdir"])
-
-
-def _quiet_orbax(record) -> bool:
-  """Drops Orbax's per-save INFO lines (dozens per checkpoint); its warnings and errors pass."""
-  return record.levelno > std_logging.INFO or "/orbax/" not in record.pathname
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  logging.get_absl_handler().addFilter(_quiet_orbax)
+  checkpointing.quiet_orbax_logs()
   sharding.initialize_distributed()
-  config = _CONFIG.value
+  config, workdir = _CONFIG.value, _WORKDIR.value
+  if _MODE.value == "export":
+    print(f"Features written to {train.export_features(config, workdir, _CHECKPOINT.value, _SPLIT.value)}")
+    return
   if _MODE.value == "train":
-    results = train.train_and_evaluate(config, _WORKDIR.value)
+    results = train.train_and_evaluate(config, workdir)
   else:
-    results = train.evaluate_checkpoint(config, _WORKDIR.value, _CHECKPOINT.value)
-  logging.info("Results written to %s/results.json", _WORKDIR.value)
+    results = train.evaluate_checkpoint(config, workdir, _CHECKPOINT.value)
   print(evaluate.format_table(results))
+  print(f"Results: {workdir}/results.json")
+  for path in results.get("figures", []):
+    print(f"Figure: {path}")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,13 @@ def _part_identity(out, labels, modality, cfg, aux):
   return sum(losses.identity_loss(logits, labels, cfg.label_smoothing) for logits in out["part_logits"])
 
 
+def _part_hetero_center(out, labels, modality, cfg, aux):
+  """HcTri code: the sum over parts of the hetero-centre triplet on each part feature."""
+  parts = out["part_features"]
+  return sum(losses.hetero_center_triplet(parts[:, i], labels, modality, cfg.margin, reduction=cfg.hc_reduction)
+             for i in range(parts.shape[1]))
+
+
 def _modality_identity(out, labels, modality, cfg, aux):
   """DANet: each modality-specific classifier learns from its own modality's samples."""
   return (losses.identity_loss(out["visible_logits"], labels, cfg.label_smoothing, where=modality == 0)
@@ -82,6 +89,7 @@ TERMS: dict[str, Callable[..., jax.Array]] = {
         out[cfg.feature], labels, modality, cfg.margin),
     "contrastive_center": lambda out, labels, modality, cfg, aux: losses.cross_modality_contrastive_center(
         out["bn"], labels, modality, variant=cfg.contrastive_variant),
+    "part_hetero_center": _part_hetero_center,
     "perceptual_edge": _perceptual_edge,
     "angular_triplet": _angular_triplet,
     "distillation": _distillation,

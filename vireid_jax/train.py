@@ -8,9 +8,11 @@ with the Grain iterator, restore-if-exists on start.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import flax
@@ -21,7 +23,7 @@ import optax
 from absl import logging
 from flax import nnx
 
-from vireid_jax import checkpointing, evaluate, methods, optim, sharding, writers
+from vireid_jax import checkpointing, evaluate, methods, optim, sharding, viz, writers
 from vireid_jax.data import datasets, pipeline, samplers
 from vireid_jax.models import build_model, convert, edges, merge_modalities
 
@@ -103,20 +105,26 @@ def train_step(program: Program, state: TrainState, batch: dict[str, jax.Array])
   return new_state, metrics
 
 
-def evaluate_state(config: Any, program: Program, state: TrainState, source: Any,
-                   columns: dict[str, np.ndarray]) -> dict[str, Any]:
-  """Test-split features once (both modalities), then every protocol mode and trial."""
+def embedder(program: Program, state: TrainState) -> Callable[[np.ndarray, int], jax.Array]:
+  """The jitted inference path of `state`: (uint8 [B, H, W, 3], modality 0/1) -> [B, D]."""
   embed = jax.jit(lambda params, rest, images, modality: nnx.merge(program.eval_graph, params, rest, copy=True)
                   .embed(images, modality), static_argnums=3)
+  return lambda images, modality: embed(state.params, state.rest, images, modality)
+
+
+def split_features(config: Any, program: Program, state: TrainState, source: Any,
+                   columns: dict[str, np.ndarray]) -> np.ndarray:
+  """Features float32 [N, D] of every image of a split (in its order), each through its modality's stream."""
+  embed = embedder(program, state)
   features = None
   for modality in (0, 1):
     records = np.flatnonzero(columns["modality"] == modality)
-    feats = evaluate.extract_features(lambda x, m: embed(state.params, state.rest, x, m), source, records, modality,
-                                      config.data, batch_size=config.eval.batch_size, flip=config.eval.flip)
+    feats = evaluate.extract_features(embed, source, records, modality, config.data,
+                                      batch_size=config.eval.batch_size, flip=config.eval.flip)
     if features is None:
       features = np.zeros((len(columns["modality"]), feats.shape[1]), np.float32)
     features[records] = feats
-  return evaluate.evaluate_features(features, columns, config.eval)
+  return features
 
 
 def _check_finite(program: Program, state: TrainState) -> None:
@@ -127,14 +135,25 @@ def _check_finite(program: Program, state: TrainState) -> None:
                              "stopped without writing a checkpoint with it.")
 
 
-def _report(results: dict[str, Any], workdir: str, step: int) -> dict[str, float]:
-  """Writes the results JSON (per step and latest), logs the table; returns flat scalars."""
-  if jax.process_index() == 0:
-    evaluate.write_results(results, os.path.join(workdir, f"results_step_{step}.json"))
-    evaluate.write_results(results, os.path.join(workdir, "results.json"))
+def _report(config: Any, features: np.ndarray, data: "Data", workdir: str, step: int,
+            writer: writers.MetricWriter | None) -> tuple[dict, dict]:
+  """Every protocol mode on test features; logs the table and writes the scalars (to `writer`),
+  the figures and the results JSON, per step and latest (process 0). Returns (results, scalars)."""
+  results = evaluate.evaluate_features(features, data.test_cols, config.eval)
+  scalars = {f"eval/{mode}/{k}": v for mode, r in results["modes"].items() for k, v in r["mean"].items()
+             if k.startswith(("rank", "mAP", "mINP"))}
   logging.info("step %d\n%s", step, evaluate.format_table(results))
-  return {f"eval/{mode}/{k}": v for mode, r in results["modes"].items() for k, v in r["mean"].items()
-          if k.startswith(("rank", "mAP", "mINP"))}
+  if writer is not None:
+    writer.write_scalars(step, scalars)
+  if jax.process_index() == 0:
+    if config.eval.figures:
+      load = functools.partial(pipeline.load_images, data.sources["test"], cfg=config.data)
+      results["figures"] = viz.write_figures(features, data.test_cols, load, config.eval, workdir, step)
+    evaluate.write_json(results, os.path.join(workdir, f"results_step_{step}.json"))
+    evaluate.write_json(results, os.path.join(workdir, "results.json"))
+    if results.get("figures"):
+      logging.info("Figures:\n  %s", "\n  ".join(results["figures"]))
+  return results, scalars
 
 
 class Data(NamedTuple):
@@ -166,6 +185,8 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
 
   program, state = create(config, num_classes, steps_per_epoch)
   state = jax.device_put(state, sharding.param_shardings(state, mesh, config.train.fsdp))
+  if jax.process_index() == 0:  # what `search` and `--mode=eval` rebuild the model from
+    evaluate.write_json(json.loads(config.to_json()), os.path.join(workdir, "config.json"))
   dataset = pipeline.train_dataset(sources["train"], train_cols, config.data, num_batches=total_steps,
                                    seed=config.seed, process_index=jax.process_index(),
                                    process_count=jax.process_count())
@@ -209,18 +230,18 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
                    scalars["loss/total"], rate, rate * images_per_step, _hms(elapsed), _hms(eta))
       window, window_start, window_steps = None, time.perf_counter(), 0
     evaluate_now = done == total_steps or (config.train.eval_every and done % config.train.eval_every == 0)
+    meta = {"elapsed_seconds": elapsed, "num_classes": num_classes}
     if evaluate_now:
       _check_finite(program, state)
-      results = evaluate_state(config, program, state, sources["test"], test_cols)
-      eval_scalars = _report(results, workdir, done)
-      writer.write_scalars(done, eval_scalars)
-      ckpt.save(done, state, iterator, {"elapsed_seconds": elapsed}, metrics=eval_scalars)
+      features = split_features(config, program, state, sources["test"], test_cols)
+      results, eval_scalars = _report(config, features, data, workdir, done, writer)
+      ckpt.save(done, state, iterator, meta, metrics=eval_scalars)
     elif done % config.train.checkpoint_every == 0:
       _check_finite(program, state)
-      ckpt.save(done, state, iterator, {"elapsed_seconds": elapsed})
+      ckpt.save(done, state, iterator, meta)
   if not results and start_step >= total_steps:  # already finished: evaluate the final state
-    results = evaluate_state(config, program, state, sources["test"], test_cols)
-    _report(results, workdir, total_steps)
+    features = split_features(config, program, state, sources["test"], test_cols)
+    results, _ = _report(config, features, data, workdir, total_steps, None)
   ckpt.close()
   writer.close()
   return results
@@ -231,22 +252,48 @@ def _hms(seconds: float) -> str:
   return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def evaluate_checkpoint(config: Any, workdir: str, checkpoint: str | None = None) -> dict[str, Any]:
-  """Evaluates a checkpoint without training: `checkpoint` (a step directory), or the latest in
-  `workdir/checkpoints`. Results go to `workdir` like a training run's."""
-  data = load_data(config)
+def restore(config: Any, workdir: str, checkpoint: str | None = None) -> tuple[Program, TrainState, int]:
+  """The trained state of `checkpoint` (a step directory, e.g. DIR/checkpoints/5200) or of the
+  latest checkpoint in `workdir/checkpoints`, on the default device, for inference."""
+  directory = os.path.dirname(os.path.abspath(checkpoint)) if checkpoint else os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(directory):
+    raise FileNotFoundError(f"No checkpoints directory {directory}: train first or pass --checkpoint=DIR/<step>.")
+  ckpt = checkpointing.Checkpointer(directory, keep=1 << 30, keep_best=0, best_metric="")
+  step = int(os.path.basename(os.path.normpath(checkpoint))) if checkpoint else ckpt.latest_step()
+  if step is None or step not in ckpt.manager.all_steps():
+    ckpt.close()
+    what = f"step {step}" if checkpoint else "checkpoint"
+    raise FileNotFoundError(f"No {what} in {directory}: train first or pass --checkpoint=DIR/<step>.")
   config = config.copy_and_resolve_references()
   with config.unlocked():
-    config.model.require_pretrained = False  # the checkpoint holds the weights
-  program, state = create(config, data.num_classes, data.steps_per_epoch)
-  directory = os.path.dirname(os.path.abspath(checkpoint)) if checkpoint else os.path.join(workdir, "checkpoints")
-  ckpt = checkpointing.Checkpointer(directory, keep=1000, keep_best=0, best_metric="")
-  step = int(os.path.basename(os.path.normpath(checkpoint))) if checkpoint else ckpt.latest_step()
-  if step is None:
-    raise FileNotFoundError(f"No checkpoint in {directory}: train first or pass --checkpoint=DIR/<step>.")
+    config.model.update(require_pretrained=False, pretrained="", vgg16="")  # the checkpoint holds the weights
+  program, state = create(config, ckpt.meta(step)["num_classes"], steps_per_epoch=1)
   abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
   state, _ = ckpt.restore(step, abstract, None)
   ckpt.close()
-  results = evaluate_state(config, program, state, data.sources["test"], data.test_cols)
-  _report(results, workdir, step)
-  return results
+  return program, state, step
+
+
+def evaluate_checkpoint(config: Any, workdir: str, checkpoint: str | None = None) -> dict[str, Any]:
+  """Evaluates a checkpoint (see `restore`) without training; results and figures go to
+  `workdir` like a training run's."""
+  program, state, step = restore(config, workdir, checkpoint)
+  data = load_data(config)
+  features = split_features(config, program, state, data.sources["test"], data.test_cols)
+  return _report(config, features, data, workdir, step, None)[0]
+
+
+def export_features(config: Any, workdir: str, checkpoint: str | None = None, split: str = "test") -> str:
+  """Writes `workdir/features_<split>_step<step>.npz`: `features` float32 [N, D] and the split's
+  `label`, `identity`, `camera`, `modality` and `path` columns, in the split's order. Returns the path."""
+  program, state, step = restore(config, workdir, checkpoint)
+  data = load_data(config)
+  if split not in data.sources:
+    raise ValueError(f"--split: expected one of {sorted(data.sources)}, got {split!r}.")
+  columns = datasets.columns(data.sources[split])
+  features = split_features(config, program, state, data.sources[split], columns)
+  path = os.path.join(workdir, f"features_{split}_step{step}.npz")
+  tmp = path + ".tmp.npz"
+  np.savez(tmp, features=features, **columns)
+  os.replace(tmp, path)
+  return path

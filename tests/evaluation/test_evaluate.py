@@ -76,7 +76,7 @@ def test_aggregate_and_write(tmp_path, split):
   assert agg["modes"]["all_single"]["mean"]["mAP"] == pytest.approx(np.mean(means))
   assert agg["modes"]["all_single"]["std"]["mAP"] == pytest.approx(np.std(means))
   path = tmp_path / "eval" / "results.json"
-  evaluate.write_results(agg, str(path))
+  evaluate.write_json(agg, str(path))
   assert json.loads(path.read_text()) == json.loads(json.dumps(agg))
   table = evaluate.format_table(agg)
   assert "all_single" in table and "±" in table and "mAP" in table

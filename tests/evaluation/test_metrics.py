@@ -83,6 +83,18 @@ def test_query_without_match_is_skipped_and_counted():
   assert out["num_skipped_queries"] == 1 and out["num_valid_queries"] == 1 and out["mAP"] == 1.0
 
 
+@pytest.mark.parametrize("protocol", ["sysu", "regdb"])
+def test_top_k_is_the_brute_force_ranking(protocol):
+  rng = np.random.default_rng(3)
+  distmat = rng.integers(0, 5, (20, 12)).astype(np.float32)  # many ties
+  qcams, gcams = rng.choice([3, 6], 20), rng.choice([1, 2, 4, 5], 12)
+  got = metrics.top_k(distmat, qcams, gcams, protocol=protocol, k=10)
+  for i in range(20):
+    kept = [j for j in range(12) if not (protocol == "sysu" and qcams[i] == 3 and gcams[j] == 2)]
+    ranked = sorted(kept, key=lambda j: (distmat[i, j], j))[:10]
+    assert got[i].tolist() == ranked + [-1] * (10 - len(ranked))
+
+
 def test_chunking_gives_the_same_result(monkeypatch):
   rng = np.random.default_rng(9)
   args = (rng.random((50, 30)), rng.integers(0, 6, 50), rng.integers(0, 6, 30), rng.choice([3, 6], 50),

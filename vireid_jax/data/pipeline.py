@@ -85,14 +85,22 @@ def _with_workers(ds: grain.IterDataset, workers: int) -> grain.IterDataset:
   return ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers)) if workers > 0 else ds
 
 
+def _eval_images(rows: Sequence[dict[str, Any]], augment: Any) -> np.ndarray:
+  return np.stack([transforms.eval_transform(transforms.decode(r["image"], r["path"]), augment) for r in rows])
+
+
+def load_images(source: Any, records: Sequence[int], cfg: Any) -> np.ndarray:
+  """The eval-transformed images (as the model sees them) of `records`: uint8 [n, H, W, 3]."""
+  return _eval_images(_read(source, np.asarray(records)), cfg.augment)
+
+
 def load_eval_batch(batch: int, *, source: Any, records: np.ndarray, batch_size: int,
                     augment: Any) -> dict[str, np.ndarray]:
   """Batch number `batch` of `records` in order; the last one padded, `mask` False on padding."""
   chosen = records[batch * batch_size:(batch + 1) * batch_size]
   valid = len(chosen)
   rows = _read(source, chosen)
-  images = np.stack([transforms.eval_transform(transforms.decode(r["image"], r["path"]), augment)
-                     for r in rows])
+  images = _eval_images(rows, augment)
   pad = batch_size - valid
   out = {"image": np.pad(images, ((0, pad), (0, 0), (0, 0), (0, 0))),
          "mask": np.arange(batch_size) < valid,

@@ -79,6 +79,20 @@ def ranking_metrics(distmat: np.ndarray, query_ids: np.ndarray, gallery_ids: np.
           "mINP": float(inp.mean()) if n else 0.0, "num_valid_queries": n, "num_skipped_queries": q - n}
 
 
+def top_k(distmat: np.ndarray, query_cams: np.ndarray, gallery_cams: np.ndarray, *, protocol: str,
+          k: int) -> np.ndarray:
+  """The first `k` gallery columns of each query's ranking, as the metrics above rank them (ties
+  by gallery order, the protocol's hidden images left out): [Q, G] -> int [Q, min(k, G)], -1
+  where fewer than k images are visible."""
+  if protocol not in PROTOCOLS:
+    raise ValueError(f"protocol: expected one of {PROTOCOLS}, got {protocol!r}.")
+  distmat = np.asarray(distmat)
+  keys = _rank_keys(distmat, np.arange(distmat.shape[1]), _hidden(np.asarray(query_cams), np.asarray(gallery_cams),
+                                                                      protocol))
+  first = np.ascontiguousarray(np.sort(keys, axis=1)[:, :k])
+  return np.where(first < _HIDDEN, _low_words(first).astype(np.int64), -1)
+
+
 def _score_block(rows_slice: slice, *, distmat, query_ids, gallery_ids, query_cams, gallery_cams, protocol,
                  max_rank, by_id, id_starts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """CMC hit counts [max_rank], AP [valid] and INP [valid] of one block of queries."""

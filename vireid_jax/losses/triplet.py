@@ -69,7 +69,7 @@ def _padded_softmax(x: jax.Array, mask: jax.Array) -> jax.Array:
 
 def hetero_center_triplet(features: jax.Array, labels: jax.Array, modality: jax.Array, margin: float = 0.3,
                           reduction: str = "mean") -> jax.Array:
-  """Hetero-centre triplet (HcTri, Zhu et al., Neurocomputing 2020, eq. 5).
+  """Hetero-centre triplet (HcTri, Liu et al., IEEE TMM 2021, arXiv 2008.06223, eq. 5).
 
   Centres c_i^m = mean of identity i's features in modality m. For each of the 2P centres:
   [||c_i^m - c_i^(other m)|| - min_{j != i, n} ||c_i^m - c_j^n|| + margin]_+.

@@ -62,7 +62,7 @@ def strips(x: jax.Array, parts: int) -> jax.Array:
 
 
 class PartHead(nnx.Module):
-  """HcTri (Zhu et al., Neurocomputing 2020, Sec. 3.1): p strips, GeM per strip, per-part
+  """HcTri (Liu et al., IEEE TMM 2021, arXiv 2008.06223, Sec. 3.1): p strips, GeM per strip, per-part
   1x1 conv -> BN -> ReLU to `dim`, per-part classifiers.
 
   [B, H, W, C] -> (part features [B, p, dim] float32, part logits [p, B, classes]).

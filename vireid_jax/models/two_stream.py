@@ -1,6 +1,6 @@
 """Two-stream ResNet-50 for VI-ReID: modality-specific stages 0..s-1, shared stages s..4.
 
-The split s0..s5 follows HcTri (Zhu et al., Neurocomputing 2020, Table I): s0 is one shared
+The split s0..s5 follows HcTri (Liu et al., IEEE TMM 2021, arXiv 2008.06223, Table I): s0 is one shared
 network, s1 (AGW's default) gives each modality its own stem, s5 two separate networks.
 
 Inputs are uint8 images (normalised here, on the device):

@@ -1,0 +1,25 @@
+"""notebooks/colab_tpu.ipynb: every code cell runs, in order, on the CPU against the synthetic data."""
+
+import json
+import os
+
+import matplotlib
+import pytest
+
+NOTEBOOK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks", "colab_tpu.ipynb")
+
+
+@pytest.mark.slow
+def test_colab_notebook_runs_on_cpu(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)  # the notebook writes runs/ and tfds/ under the working directory
+  matplotlib.use("Agg")
+  cells = [c for c in json.load(open(NOTEBOOK))["cells"] if c["cell_type"] == "code"]
+  assert len(cells) >= 6
+  namespace = {}
+  for i, cell in enumerate(cells):
+    exec(compile("".join(cell["source"]), f"{NOTEBOOK}:cell{i}", "exec"), namespace)  # pylint: disable=exec-used
+  assert not namespace["USE_REAL_DATA"] and namespace["CONFIG"] == "hctri"
+  results = namespace["results"]
+  assert results["modes"]["all_single"]["mean"]["mAP"] > 15.0
+  assert len(results["figures"]) == 4 and all(os.path.exists(p) for p in results["figures"])
+  assert str(tmp_path) in results["figures"][0]
