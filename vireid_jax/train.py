@@ -233,9 +233,11 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
     meta = {"elapsed_seconds": elapsed, "num_classes": num_classes}
     if evaluate_now:
       _check_finite(program, state)
+      eval_start = time.perf_counter()
       features = split_features(config, program, state, sources["test"], test_cols)
       results, eval_scalars = _report(config, features, data, workdir, done, writer)
       ckpt.save(done, state, iterator, meta, metrics=eval_scalars)
+      window_start += time.perf_counter() - eval_start  # throughput and ETA count training steps only
     elif done % config.train.checkpoint_every == 0:
       _check_finite(program, state)
       ckpt.save(done, state, iterator, meta)

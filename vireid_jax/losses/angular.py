@@ -1,5 +1,6 @@
-"""EAT + CMKD (Ye et al., "Bi-directional Exponential Angular Triplet Loss", and its
-cross-modality knowledge distillation): losses on tuples of [N, D] features."""
+"""EAT + CMKD (Gao et al., "Leaning Compact and Representative Features for Cross-Modality Person
+Re-Identification", World Wide Web 2022), whose enumerate angular triplet extends Ye et al.'s
+bi-directional exponential angular triplet (TIP 2021): losses on tuples of [N, D] features."""
 
 from __future__ import annotations
 
