@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -83,8 +83,8 @@ def evaluate_features(features: np.ndarray, test_split: Mapping[str, np.ndarray]
   return results
 
 
-def _mode_trials(test_split: Mapping[str, np.ndarray], cfg: Any) -> dict[str, tuple[str, list]]:
-  """{result name: (metrics protocol, [(query, gallery) index arrays per trial])} of `cfg`."""
+def _mode_trials(test_split: Mapping[str, np.ndarray], cfg: Any) -> dict[str, tuple[str, Iterable]]:
+  """{result name: (metrics protocol, the (query, gallery) index arrays of each trial)} of `cfg`."""
   if cfg.protocol == "sysu":
     return {f"{mode}_{SHOT_NAMES.get(shots, f'{shots}shot')}":
             ("sysu", protocols.sysu_trials(test_split, mode=mode, shots=shots, trials=cfg.trials,
