@@ -16,8 +16,8 @@ def test_synthetic_training_beats_chance_and_the_untrained_model(data_dir, tmp_p
 
   data = train.load_data(cfg)
   program, state = train.create(cfg, data.num_classes, data.steps_per_epoch)
-  untrained = train.evaluate_state(cfg, program, state, data.sources["test"], data.test_cols)
-  untrained = untrained["modes"]["all_single"]["mean"]["mAP"]
+  features = train.split_features(cfg, program, state, data.sources["test"], data.test_cols)
+  untrained = evaluate.evaluate_features(features, data.test_cols, cfg.eval)["modes"]["all_single"]["mean"]["mAP"]
   # Chance: features that carry no identity information, through the same protocol.
   noise = np.random.default_rng(0).normal(size=(len(data.test_cols["identity"]), 64)).astype(np.float32)
   chance = evaluate.evaluate_features(noise, data.test_cols, cfg.eval)["modes"]["all_single"]["mean"]["mAP"]
