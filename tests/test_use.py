@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from configs import hctri
+from configs import common, hctri
 from vireid_jax import aggregate, regdb_trials, search, train
 from vireid_jax.data import datasets, pipeline
 from vireid_jax.evaluation import metrics
@@ -71,7 +71,7 @@ def folder(run, tmp_path):
   """A query (an infrared test image) and a gallery folder of visible test images."""
   cfg, _ = run
   cols = datasets.columns(datasets.sources(cfg.data)["test"])
-  raw = os.path.join(os.path.expanduser(cfg.data.data_dir), "synthetic_raw_v2", "sysu_mm01")
+  raw = datasets.synthetic_root(cfg.data.data_dir, "sysu_mm01")
   infrared, visible = np.flatnonzero(cols["modality"] == 1), np.flatnonzero(cols["modality"] == 0)
   query = os.path.join(raw, cols["path"][infrared[0]])
   gallery = tmp_path / "gallery"
@@ -79,12 +79,12 @@ def folder(run, tmp_path):
     target = gallery / cols["path"][i].replace("/", "_")
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(os.path.join(raw, cols["path"][i]), target)
-  return query, str(gallery), [os.path.join(raw, cols["path"][i]) for i in visible[:7]]
+  return query, str(gallery)
 
 
 def test_search_ranks_by_the_models_distances(run, folder):
   cfg, workdir = run
-  query, gallery_dir, originals = folder
+  query, gallery_dir = folder
   files = search.gallery_files(gallery_dir)
   assert len(files) == 7
   checkpoint = os.path.join(workdir, "checkpoints", "3")
@@ -100,7 +100,7 @@ def test_search_ranks_by_the_models_distances(run, folder):
 
 def test_search_command_prints_ranking_and_writes_picture(run, folder, tmp_path):
   _, workdir = run
-  query, gallery_dir, _ = folder
+  query, gallery_dir = folder
   out = tmp_path / "ranked.png"
   proc = subprocess.run([sys.executable, "-m", "vireid_jax.search", f"--checkpoint={workdir}/checkpoints/3",
                          f"--query={query}", f"--gallery={gallery_dir}", "--topk=3", f"--out={out}"],
@@ -112,7 +112,7 @@ def test_search_command_prints_ranking_and_writes_picture(run, folder, tmp_path)
 
 def test_search_names_unreadable_files(run, folder, tmp_path):
   _, workdir = run
-  query, gallery_dir, _ = folder
+  query, gallery_dir = folder
   broken = os.path.join(gallery_dir, "broken.jpg")
   with open(broken, "wb") as f:
     f.write(b"not an image")
@@ -127,11 +127,8 @@ def test_search_names_unreadable_files(run, folder, tmp_path):
 
 
 def test_regdb_trials_train_one_model_each_and_aggregate(data_dir, tmp_path):
-  cfg = hctri.get_config("test")
+  cfg = common.apply_arg(hctri.get_config("test"), "regdb")  # the test config on RegDB
   cfg.data.data_dir = str(data_dir)
-  cfg.data.dataset = "regdb"
-  cfg.eval.update(protocol="regdb", modes=["visible_to_thermal", "thermal_to_visible"], trials=1)
-  cfg.train.best_metric = "eval/visible_to_thermal/mAP"
   cfg.eval.figures = False
   results = regdb_trials.run_trials(cfg, str(tmp_path), [1, 2])
   runs = [json.load(open(tmp_path / f"trial_{t}" / "results.json")) for t in (1, 2)]
