@@ -1,12 +1,13 @@
 """SYSU-MM01 evaluation speed: our vectorised metrics vs a per-query NumPy loop, in the same run.
 
-  python benchmarks/evaluation.py [--split_dir=../shared/data/sysu_mm01_split] [--big_gallery=100000]
+  python -m benchmarks.evaluation [--big_gallery=100000]
 
 1. The full single-shot all-search protocol (3,803 infrared queries, 301-image galleries, 10
    trials) on random 2048-d features, with a test split of the real test set's shape (from the
-   official rand_perm_cam.mat and test_id.mat). Both sides share feature selection and the
-   distance matrix; the baseline scores it with a straightforward loop over queries, as the
-   public VI-ReID code does. Prints both times and the ratio.
+   official rand_perm_cam.mat and test_id.mat in tests/data/sysu_mm01_split; run from the
+   repository root). Both sides share feature selection and the distance matrix; the baseline
+   scores it with a straightforward loop over queries, as the public VI-ReID code does. Prints
+   both times and the ratio.
 2. One 3,803 x `big_gallery` ranking with its time and peak memory.
 """
 
@@ -15,25 +16,14 @@ import resource
 import time
 
 import numpy as np
-import scipy.io
 from absl import app, flags
 
 from configs import common
+from tests.evaluation import official_split
 from vireid_jax import evaluate
 from vireid_jax.evaluation import metrics, protocols
 
-_SPLIT_DIR = flags.DEFINE_string("split_dir", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
-                                                           "sysu_mm01_split"), "Folder with rand_perm_cam.mat, test_id.mat.")
 _BIG = flags.DEFINE_integer("big_gallery", 100_000, "Gallery size of the large run.")
-
-
-def real_shape_split(split_dir: str) -> dict[str, np.ndarray]:
-  cells = protocols.load_rand_perm_cam(os.path.join(split_dir, "rand_perm_cam.mat"))
-  test_ids = scipy.io.loadmat(os.path.join(split_dir, "test_id.mat"))["id"].ravel()
-  rows = [(f"cam{c}/{i:04d}/{k:04d}.jpg", int(i), c) for c in range(1, 7) for i in test_ids
-          if i <= cells[c - 1, 0].shape[0] for k in range(1, cells[c - 1, 0][i - 1, 0].shape[1] + 1)]
-  return {"path": np.array([r[0] for r in rows]), "identity": np.array([r[1] for r in rows]),
-          "camera": np.array([r[2] for r in rows]), "modality": np.array([int(r[2] in (3, 6)) for r in rows])}
 
 
 def per_query_loop(distmat, q_ids, g_ids, q_cams, g_cams, max_rank=20):
@@ -67,7 +57,7 @@ def best_of(repeats, fn):
 
 
 def main(_):
-  split = real_shape_split(_SPLIT_DIR.value)
+  split, _ = official_split.real_shape_split()
   rng = np.random.default_rng(0)
   features = rng.normal(size=(len(split["identity"]), 2048)).astype(np.float32)
   trials = list(protocols.sysu_trials(split, mode="all", shots=1, trials=10))

@@ -1,6 +1,6 @@
 """Training input pipeline throughput at 288x144: Grain with 1, 2 and all workers vs a plain loop.
 
-  python benchmarks/input_pipeline.py [--batches=20] [--source_sizes=128x64,384x192]
+  python -m benchmarks.input_pipeline [--batches=20] [--source_sizes=128x64,384x192]
 
 For each stored image size it writes a synthetic SYSU-MM01 tree, builds it through the TFDS
 builder, and times the training pipeline (sample, read, decode, resize to 288x144, augment).

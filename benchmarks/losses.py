@@ -1,6 +1,6 @@
 """Each loss (jitted value and gradient) relative to a plain matrix multiply of the same size.
 
-  python benchmarks/losses.py
+  python -m benchmarks.losses
 
 Features are 64 x 2048 (P = 8 identities x K = 4 per modality), 64 x 1536 for the part-based
 hetero-centre triplet, tuples of 64 x 2048 for EAT, 64 x 162 x 2048 local descriptors for the

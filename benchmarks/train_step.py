@@ -1,6 +1,6 @@
 """Train-step cost of every method vs the bare single-stream ResNet-50, in the same run.
 
-  python benchmarks/train_step.py [--batch_per_modality=4] [--steps=3] [--methods=agw,eat,...]
+  python -m benchmarks.train_step [--batch_per_modality=4] [--steps=3] [--methods=agw,eat,...]
 
 For each method's paper config (288x144, full ResNet-50, random weights, a CPU-sized batch of
 `batch_per_modality` images per modality) and for a bare single-stream ResNet-50 forward+backward

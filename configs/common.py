@@ -10,6 +10,7 @@ def data_config(**overrides) -> ml_collections.ConfigDict:
   cfg = ml_collections.ConfigDict(dict(
       dataset="sysu_mm01",        # "sysu_mm01" | "regdb"
       manual_dir="",              # the raw folder; empty = the synthetic dataset
+      require_manual_dir=True,    # paper configs refuse to train on the synthetic stand-in
       data_dir="~/tensorflow_datasets",
       builder_config="default",   # SYSU: "default" (train + val ids) | "train_only"
       trial=1,                    # RegDB split 1..10
@@ -115,7 +116,7 @@ def apply_arg(cfg: ml_collections.ConfigDict, arg: str | None) -> ml_collections
     return cfg
   if arg in ("synthetic", "test"):
     # The method's structure on CPU: tiny widths, small images, random initialisation.
-    cfg.data.update(manual_dir="", p=4, k=2, tuples=4, workers=0)
+    cfg.data.update(manual_dir="", require_manual_dir=False, p=4, k=2, tuples=4, workers=0)
     cfg.data.augment.update(height=96, width=48, pad=4)  # 6 rows at stride 16: six part strips
     cfg.model.update(width=8, blocks=(1, 1, 1, 1), require_pretrained=False,
                      non_local=tuple((stage, 0) for stage, _ in sorted(set(cfg.model.non_local))),

@@ -8,10 +8,12 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
+from vireid_jax.errors import UserError
+
 VISIBLE, INFRARED = 0, 1
 
 
-class LayoutError(ValueError):
+class LayoutError(UserError):
   """The manual folder does not have the raw layout the builder expects."""
 
 
@@ -47,14 +49,13 @@ def require_both_modalities(split: str, modalities_of: dict[int, set[int]], wher
           "needs images of both modalities for cross-modality batches.")
 
 
-def manual_dir(dl_manager, expected: list[str], dataset: str) -> str:
-  """Returns the manual folder as a string after checking it holds the `expected` entries."""
-  try:
-    root = os.fspath(dl_manager.manual_dir)
-  except AssertionError as e:  # TFDS asserts when no manual_dir is configured
-    raise LayoutError(f"{dataset}: no manual_dir given; see the builder's download instructions.") from e
+def check_layout(root: str, expected: list[str], dataset: str) -> None:
+  """Raises LayoutError unless `root` is a folder holding the `expected` entries (relative paths);
+  names what is missing and points at the right folder when `root` is its parent."""
   if not os.path.isdir(root):
-    raise LayoutError(f"{dataset}: manual_dir {root} does not exist.")
+    what = "is a file, not a folder" if os.path.exists(root) else "does not exist"
+    raise LayoutError(f"{dataset}: manual_dir {root} {what}; expected the dataset's folder holding "
+                      f"{', '.join(expected[:3])} ...")
   missing = [e for e in expected if not os.path.exists(os.path.join(root, e))]
   if missing:
     nested = [d for d in sorted(os.listdir(root))
@@ -64,4 +65,14 @@ def manual_dir(dl_manager, expected: list[str], dataset: str) -> str:
     raise LayoutError(
         f"{dataset}: manual_dir {root} is missing {', '.join(missing)} (expected the dataset's "
         f"original layout with {', '.join(expected)}).{hint}")
+
+
+def manual_dir(dl_manager, expected: list[str], dataset: str) -> str:
+  """Returns the manual folder as a string after checking it holds the `expected` entries."""
+  try:
+    root = os.fspath(dl_manager.manual_dir)
+  except AssertionError as e:  # TFDS asserts when no manual_dir is configured or it does not exist
+    raise LayoutError(f"{dataset}: no manual_dir given, or it does not exist; see the builder's download "
+                      "instructions.") from e
+  check_layout(root, expected, dataset)
   return root

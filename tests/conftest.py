@@ -6,7 +6,8 @@ import jax
 import pytest
 from absl import flags
 
-from configs import common
+from configs import common, hctri
+from vireid_jax import train
 from vireid_jax.data import datasets
 
 # Grain worker processes read absl flags; outside `app.run` they must be marked parsed.
@@ -36,3 +37,13 @@ def sysu(data_dir):
   cfg = data_config(data_dir)
   src = datasets.sources(cfg)
   return cfg, src, {k: datasets.columns(v) for k, v in src.items()}
+
+
+@pytest.fixture(scope="session")
+def hctri_run(data_dir, tmp_path_factory):
+  """(config, workdir) of a finished 3-step hctri:test run; copy the workdir before changing it."""
+  cfg = hctri.get_config("test")
+  cfg.data.data_dir = str(data_dir)
+  workdir = str(tmp_path_factory.mktemp("hctri_run"))
+  train.train_and_evaluate(cfg, workdir)
+  return cfg, workdir

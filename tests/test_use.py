@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from configs import common, hctri
-from vireid_jax import aggregate, regdb_trials, search, train
+from vireid_jax import aggregate, errors, regdb_trials, search, train
 from vireid_jax.data import datasets, pipeline
 from vireid_jax.evaluation import metrics
 
@@ -18,13 +18,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
-def run(data_dir, tmp_path_factory):
-  """(config, workdir) of a 3-step hctri:test run."""
-  cfg = hctri.get_config("test")
-  cfg.data.data_dir = str(data_dir)
-  workdir = str(tmp_path_factory.mktemp("run"))
-  train.train_and_evaluate(cfg, workdir)
-  return cfg, workdir
+def run(hctri_run):
+  return hctri_run
 
 
 def test_training_writes_config_results_and_figures(run):
@@ -41,9 +36,9 @@ def test_eval_mode_reproduces_the_training_evaluation(run, tmp_path):
   again = train.evaluate_checkpoint(cfg, str(tmp_path), os.path.join(workdir, "checkpoints", "3"))
   first = json.load(open(os.path.join(workdir, "results.json")))
   assert again["modes"]["all_single"]["mean"] == pytest.approx(first["modes"]["all_single"]["mean"])
-  with pytest.raises(FileNotFoundError, match="No step 7 in"):
+  with pytest.raises(errors.UserError, match="No step 7 in"):
     train.evaluate_checkpoint(cfg, str(tmp_path), os.path.join(workdir, "checkpoints", "7"))
-  with pytest.raises(FileNotFoundError, match="train first"):
+  with pytest.raises(errors.UserError, match="train first"):
     train.evaluate_checkpoint(cfg, str(tmp_path / "empty"))
 
 
@@ -121,7 +116,7 @@ def test_search_names_unreadable_files(run, folder, tmp_path):
     search.search(search.run_config(checkpoint), checkpoint, query, search.gallery_files(gallery_dir))
   with pytest.raises(ValueError, match="missing.jpg: cannot read image"):
     search.search(search.run_config(checkpoint), checkpoint, "/nowhere/missing.jpg", [query])
-  with pytest.raises(FileNotFoundError, match="no .jpg/.jpeg/.png/.bmp files under"):
+  with pytest.raises(errors.UserError, match="no .jpg/.jpeg/.png/.bmp files under"):
     (tmp_path / "empty").mkdir()
     search.gallery_files(str(tmp_path / "empty"))
 

@@ -3,19 +3,31 @@ step, the Grain iterator position and the run's elapsed time (so the ETA survive
 
 Saves are atomic (Orbax writes a temporary directory and renames it), so a crash at any moment
 leaves the last complete checkpoint; the last `keep` and the best `keep_best` by `best_metric`
-are kept.
+are kept. A checkpoint damaged afterwards (a truncated file: a full disk, a broken copy) is
+detected when it is read: `restore_newest` skips it with a warning that names it and continues
+from the newest intact one; a checkpoint of another model (a different config in the same work
+directory) is an error that names the differing arrays.
 """
 
 from __future__ import annotations
 
 import logging as std_logging
 import os
+import shutil
+from collections.abc import Callable
 from typing import Any
 
 import grain
+import jax
 import orbax.checkpoint as ocp
 from absl import logging
+from etils import epath
+from jax.experimental import multihost_utils
 from orbax.checkpoint import checkpoint_managers as policies
+
+from vireid_jax import errors
+
+DAMAGED = "damaged_checkpoints"  # sibling of the checkpoints folder: where damaged steps are set aside
 
 
 def quiet_orbax_logs() -> None:
@@ -34,11 +46,14 @@ class Checkpointer:
       preserve.append(policies.BestN(get_metric_fn=lambda m: m.get(best_metric, float("-inf")), n=keep_best,
                                      keep_checkpoints_without_metrics=False))
     options = ocp.CheckpointManagerOptions(preservation_policy=policies.AnyPreservationPolicy(preserve), create=True)
-    self.manager = ocp.CheckpointManager(os.path.abspath(directory), item_names=("state", "data", "meta"),
-                                         options=options)
+    self.directory = os.path.abspath(directory)
+    self.manager = ocp.CheckpointManager(self.directory, item_names=("state", "data", "meta"), options=options)
 
-  def latest_step(self) -> int | None:
-    return self.manager.latest_step()
+  def steps(self) -> list[int]:
+    return sorted(self.manager.all_steps())
+
+  def step_dir(self, step: int) -> str:
+    return os.path.join(self.directory, str(step))
 
   def save(self, step: int, state: Any, iterator: Any, meta: dict[str, Any],
            metrics: dict[str, float] | None = None) -> None:
@@ -50,14 +65,92 @@ class Checkpointer:
     """The JSON metadata of `step` (elapsed seconds, number of classes)."""
     return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
 
-  def restore(self, step: int, abstract_state: Any, iterator: Any | None) -> tuple[Any, dict[str, Any]]:
+  def check_matches(self, step: int, abstract_state: Any) -> None:
+    """Raises UserError, naming the differing arrays, if checkpoint `step` holds another model's
+    state than `abstract_state` (e.g. the work directory of a run with another config)."""
+    saved = _shapes(ocp.StandardCheckpointHandler().metadata(epath.Path(self.step_dir(step)) / "state"))
+    wanted = _shapes(abstract_state)
+    if saved == wanted:
+      return
+    model_first = lambda k: (not k.startswith(("params", "rest")), k)  # the optimiser state mirrors the params
+    diffs = [f"{k}: saved {saved.get(k, 'absent')}, config gives {wanted.get(k, 'absent')}"
+             for k in sorted(set(saved) | set(wanted), key=model_first) if saved.get(k) != wanted.get(k)]
+    raise errors.UserError(
+        f"{self.step_dir(step)} was written by another model than this config builds ({len(diffs)} arrays "
+        "differ):\n  " + "\n  ".join(diffs[:8]) + ("\n  ..." if len(diffs) > 8 else "")
+        + "\nResume with the config of the run that wrote it (its config.json), or use a new work directory.")
+
+  def restore(self, step: int, abstract_state: Any, iterator: Any | None) -> Any:
     """Restores `state` into the structure and shardings of `abstract_state`, and the iterator in place."""
-    items = dict(state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore())
+    items = dict(state=ocp.args.StandardRestore(abstract_state))
     if iterator is not None:
       items["data"] = grain.checkpoint.CheckpointRestore(iterator)
-    restored = self.manager.restore(step, args=ocp.args.Composite(**items))
-    return restored["state"], restored["meta"]
+    return self.manager.restore(step, args=ocp.args.Composite(**items))["state"]
+
+  def restore_newest(self, abstract_state: Callable[[dict[str, Any]], Any], iterator: Any | None, *,
+                     steps: list[int] | None = None, set_aside_damaged: bool) -> tuple[int, Any, dict[str, Any]] | None:
+    """(step, state, meta) of the newest intact checkpoint among `steps` (default: all), with the
+    iterator restored in place; None when there is none. `abstract_state(meta)` gives the
+    structure and shardings to restore into.
+
+    A checkpoint that cannot be read is damaged: skipped with a warning that names it and, with
+    `set_aside_damaged` (a run that will write those steps again), moved to
+    `../damaged_checkpoints/<step>` (kept, never deleted). UserError naming every damaged
+    checkpoint when none of `steps` is intact.
+    """
+    damaged = []
+    for step in sorted(self.steps() if steps is None else steps, reverse=True):
+      try:
+        meta = self.meta(step)
+      except Exception as e:  # pylint: disable=broad-except  # Orbax, TensorStore and JSON fail differently
+        damaged.append(self._damaged(step, e))
+        continue
+      abstract = abstract_state(meta)
+      try:
+        self.check_matches(step, abstract)
+        state = self.restore(step, abstract, iterator)
+      except errors.UserError:
+        raise
+      except Exception as e:  # pylint: disable=broad-except
+        damaged.append(self._damaged(step, e))
+        continue
+      if damaged:
+        logging.warning("Continuing from step %d, the newest intact checkpoint.", step)
+        if set_aside_damaged:
+          self._set_aside(damaged)
+      return step, state, meta
+    if damaged:
+      raise errors.UserError(
+          f"No intact checkpoint: {', '.join(self.step_dir(s) for s in damaged)} "
+          f"{'is' if len(damaged) == 1 else 'are'} damaged (truncated or unreadable files). Nothing was changed: "
+          "restore them from a copy, or move them away to start over.")
+    return None
+
+  def _damaged(self, step: int, error: Exception) -> int:
+    logging.warning("Checkpoint %s is damaged and is skipped (%s: %s).", self.step_dir(step), type(error).__name__,
+                    " ".join(str(error).split())[:300])
+    return step
+
+  def _set_aside(self, steps: list[int]) -> None:
+    """Moves damaged steps out of the way of the steps the run will write again (process 0 moves)."""
+    if jax.process_index() == 0:
+      target = os.path.join(os.path.dirname(self.directory), DAMAGED)
+      os.makedirs(target, exist_ok=True)
+      for step in steps:
+        destination, suffix = os.path.join(target, str(step)), 1
+        while os.path.exists(destination):
+          destination, suffix = os.path.join(target, f"{step}.{suffix}"), suffix + 1
+        shutil.move(self.step_dir(step), destination)
+        logging.warning("Moved damaged checkpoint %s to %s.", self.step_dir(step), destination)
+    multihost_utils.sync_global_devices("vireid_jax: damaged checkpoints set aside")
+    self.manager.reload()
 
   def close(self) -> None:
     self.manager.wait_until_finished()
     self.manager.close()
+
+
+def _shapes(tree: Any) -> dict[str, tuple[tuple[int, ...], str]]:
+  """{"a/b/c": (shape, dtype)} of an array tree (Orbax metadata or abstract arrays alike)."""
+  return {"/".join(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path):
+          (tuple(x.shape), str(x.dtype)) for path, x in jax.tree_util.tree_leaves_with_path(tree)}

@@ -31,11 +31,60 @@ from vireid_jax.evaluation import metrics, protocols
 
 RANKS = (1, 5, 10, 20)
 SHOT_NAMES = {1: "single", 10: "multi"}
+MODES = {"sysu": tuple(protocols.GALLERY_CAMERAS), "regdb": protocols.REGDB_DIRECTIONS}
+
+
+def check(cfg: Any) -> list[str]:
+  """Problems with the `eval` block, each naming the field (empty if none)."""
+  if cfg.protocol not in MODES:
+    return [f"eval.protocol: expected one of {tuple(MODES)}, got {cfg.protocol!r}."]
+  problems = []
+  modes = list(cfg.modes)
+  if not modes or any(m not in MODES[cfg.protocol] for m in modes):
+    problems.append(f"eval.modes: expected some of {MODES[cfg.protocol]} for the {cfg.protocol} protocol, got {modes!r}.")
+  if cfg.protocol == "sysu":
+    if not list(cfg.shots) or any(not (isinstance(s, int) and s >= 1) for s in cfg.shots):
+      problems.append(f"eval.shots: expected gallery images per identity and camera, e.g. [1] or [1, 10], "
+                      f"got {list(cfg.shots)!r}.")
+    if cfg.sampling not in protocols.SAMPLINGS:
+      problems.append(f"eval.sampling: expected one of {protocols.SAMPLINGS}, got {cfg.sampling!r}.")
+    elif cfg.sampling == "official":
+      if not cfg.rand_perm_cam:
+        problems.append("eval.rand_perm_cam: sampling='official' needs the dataset's exp/rand_perm_cam.mat "
+                        "(--config.eval.rand_perm_cam=/path/to/SYSU-MM01/exp/rand_perm_cam.mat).")
+      else:
+        try:
+          protocols.load_rand_perm_cam(os.path.expanduser(cfg.rand_perm_cam))
+        except ValueError as e:
+          problems.append(f"eval.rand_perm_cam: {e}")
+      if cfg.trials > 10:
+        problems.append(f"eval.trials: rand_perm_cam holds 10 trials; got {cfg.trials!r}.")
+  if not (isinstance(cfg.trials, int) and cfg.trials >= 1):
+    problems.append(f"eval.trials: expected a positive number of gallery samplings, got {cfg.trials!r}.")
+  if cfg.distance not in metrics.DISTANCES:
+    problems.append(f"eval.distance: expected one of {metrics.DISTANCES}, got {cfg.distance!r}.")
+  for field in ("max_rank", "batch_size"):
+    if not (isinstance(cfg[field], int) and cfg[field] >= 1):
+      problems.append(f"eval.{field}: expected a positive integer, got {cfg[field]!r}.")
+  return problems
 
 
 def suffix(cfg: Any) -> str:
   """"_l2", "_flip", "_rerank" for each optional step that is on, in that order."""
   return "".join(f"_{name}" for name, on in (("l2", cfg.normalize), ("flip", cfg.flip), ("rerank", cfg.rerank)) if on)
+
+
+def metric_names(cfg: Any) -> list[str]:
+  """The scalar names a run reports for the eval config `cfg`, e.g. `eval/all_single/mAP`."""
+  modes = ([f"{mode}_{_shot_name(shots)}" for mode in cfg.modes for shots in cfg.shots] if cfg.protocol == "sysu"
+           else list(cfg.modes))
+  s = suffix(cfg)
+  return [f"eval/{mode}/{metric}{s}" for mode in modes
+          for metric in ["mAP", "mINP"] + [f"rank{r}" for r in RANKS if r <= cfg.max_rank]]
+
+
+def _shot_name(shots: int) -> str:
+  return SHOT_NAMES.get(shots, f"{shots}shot")
 
 
 def extract_features(embed_fn: Callable[[np.ndarray, int], np.ndarray], source: Any, records: Sequence[int],
@@ -86,9 +135,9 @@ def evaluate_features(features: np.ndarray, test_split: Mapping[str, np.ndarray]
 def _mode_trials(test_split: Mapping[str, np.ndarray], cfg: Any) -> dict[str, tuple[str, Iterable]]:
   """{result name: (metrics protocol, the (query, gallery) index arrays of each trial)} of `cfg`."""
   if cfg.protocol == "sysu":
-    return {f"{mode}_{SHOT_NAMES.get(shots, f'{shots}shot')}":
-            ("sysu", protocols.sysu_trials(test_split, mode=mode, shots=shots, trials=cfg.trials,
-                                           sampling=cfg.sampling, rand_perm_cam=cfg.rand_perm_cam or None))
+    return {f"{mode}_{_shot_name(shots)}":
+            ("sysu", protocols.sysu_trials(test_split, mode=mode, shots=shots, trials=cfg.trials, sampling=cfg.sampling,
+                                           rand_perm_cam=os.path.expanduser(cfg.rand_perm_cam) or None))
             for mode in cfg.modes for shots in cfg.shots}
   if cfg.protocol == "regdb":
     return {direction: ("regdb", [protocols.regdb_trial(test_split, direction=direction)]) for direction in cfg.modes}

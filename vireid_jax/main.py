@@ -1,33 +1,43 @@
 """Entry point.
 
-  python -m vireid_jax.main --config=configs/hctri.py:synthetic --workdir=/tmp/run
+  python -m vireid_jax.main --config=configs/hctri.py:synthetic            # work directory runs/hctri
   python -m vireid_jax.main --config=configs/hctri.py --workdir=/tmp/run --mode=eval
   python -m vireid_jax.main --config=configs/hctri.py --workdir=/tmp/run --mode=export --split=test
   python -m vireid_jax.main --config=configs/agw.py --workdir=/tmp/run --config.optimizer.lr=0.05
+
+Bad input (a config field, the dataset folder, a weights file, a checkpoint) is reported as one
+message naming it, with exit status 2 and no traceback, before any slow work.
 """
+
+import os
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from vireid_jax import checkpointing, evaluate, sharding, train
+from vireid_jax import checkpointing, errors, evaluate, sharding, train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/eat.py:regdb.",
                                           lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and results go.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and results go (default: "
+                               "runs/<method>).")
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "eval", "export"],
                           "train (and evaluate), evaluate only, or export features of --split to .npz.")
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "With --mode=eval/export: a checkpoint step directory "
-                                  "(default: the latest in --workdir/checkpoints).")
+                                  "(default: the newest in --workdir/checkpoints).")
 _SPLIT = flags.DEFINE_string("split", "test", "With --mode=export: the split to embed (train or test).")
-flags.mark_flags_as_required(["config", "workdir"])
+flags.mark_flags_as_required(["config"])
 
 
+@errors.reports_user_errors
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   checkpointing.quiet_orbax_logs()
   sharding.initialize_distributed()
-  config, workdir = _CONFIG.value, _WORKDIR.value
+  config = _CONFIG.value
+  workdir = _WORKDIR.value or os.path.join("runs", config.method)
+  print(f"Work directory: {os.path.abspath(workdir)}", flush=True)
+  logging.info("Work directory %s", os.path.abspath(workdir))
   if _MODE.value == "export":
     print(f"Features written to {train.export_features(config, workdir, _CHECKPOINT.value, _SPLIT.value)}")
     return
@@ -42,4 +52,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=errors.parse_flags)

@@ -97,11 +97,16 @@ TERMS: dict[str, Callable[..., jax.Array]] = {
 }
 
 
-def check(cfg: Any) -> None:
-  """Fails early, naming the field, if the config asks for an unknown term."""
-  unknown = sorted(set(cfg.weights) - set(TERMS))
+def check(config: Any) -> list[str]:
+  """Problems with the loss terms of a run config, each naming the field (empty if none)."""
+  problems = []
+  unknown = sorted(set(config.loss.weights) - set(TERMS))
   if unknown:
-    raise ValueError(f"loss.weights: unknown terms {unknown}; known: {sorted(TERMS)}.")
+    problems.append(f"loss.weights: unknown terms {unknown}; known: {sorted(TERMS)}.")
+  if config.loss.weights.get("perceptual_edge", 0.0) and config.model.require_pretrained and not config.model.vgg16:
+    problems.append("model.vgg16: MSO's perceptual edge loss needs ImageNet VGG-16 weights "
+                    "(--config.model.vgg16=vgg16.npz, made by python -m vireid_jax.models.convert).")
+  return problems
 
 
 def total_loss(cfg: Any, out: Mapping[str, jax.Array], labels: jax.Array, modality: jax.Array,

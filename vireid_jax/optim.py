@@ -13,7 +13,29 @@ from typing import Any
 import jax
 import optax
 
+from vireid_jax import errors
+
 NEW_LAYERS = ("bnneck", "classifier", "parts", "modality_classifiers", "centers")
+OPTIMIZERS = ("sgd", "adam")
+
+
+def check(cfg: Any) -> list[str]:
+  """Problems with the `optimizer` block, each naming the field (empty if none)."""
+  problems = []
+  if cfg.name not in OPTIMIZERS:
+    problems.append(f"optimizer.name: expected one of {OPTIMIZERS}, got {cfg.name!r}.")
+  for field in ("lr", "decay_factor", "warmup_start"):
+    if not cfg[field] > 0:
+      problems.append(f"optimizer.{field}: expected a positive number, got {cfg[field]!r}.")
+  for field in ("backbone_lr_mult", "weight_decay", "warmup_epochs", "clip_norm"):
+    if not cfg[field] >= 0:
+      problems.append(f"optimizer.{field}: expected a number >= 0, got {cfg[field]!r}.")
+  if not 0 <= cfg.momentum < 1:
+    problems.append(f"optimizer.momentum: expected a number in [0, 1), got {cfg.momentum!r}.")
+  decay = list(cfg.decay_epochs)
+  if decay != sorted(decay) or any(e <= 0 for e in decay):
+    problems.append(f"optimizer.decay_epochs: expected increasing positive epochs, got {tuple(decay)!r}.")
+  return problems
 
 
 def schedule(cfg: Any, steps_per_epoch: int) -> optax.Schedule:
@@ -43,7 +65,7 @@ def make(cfg: Any, params: Any, steps_per_epoch: int) -> optax.GradientTransform
     elif cfg.name == "adam":
       opt = optax.adam(scaled, b1=cfg.b1, b2=cfg.b2)
     else:
-      raise ValueError(f"optimizer.name: expected 'sgd' or 'adam', got {cfg.name!r}.")
+      raise errors.UserError(f"optimizer.name: expected one of {OPTIMIZERS}, got {cfg.name!r}.")
     return optax.chain(optax.add_decayed_weights(cfg.weight_decay), opt)
 
   tx = optax.multi_transform({"backbone": group(cfg.backbone_lr_mult), "new": group(1.0)}, param_groups(params))

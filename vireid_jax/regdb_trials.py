@@ -19,15 +19,20 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from vireid_jax import checkpointing, evaluate, sharding, train
+from vireid_jax import checkpointing, errors, evaluate, sharding, train
+
 
 def run_trials(config: Any, workdir: str, trials: Sequence[int]) -> dict[str, Any]:
   """Trains and evaluates `config` on each trial in turn; returns the aggregate over them."""
   if config.data.dataset != "regdb":
-    raise ValueError(f"data.dataset: regdb_trials needs a RegDB config (e.g. configs/agw.py:regdb), "
-                     f"got {config.data.dataset!r}.")
+    raise errors.UserError(f"data.dataset: regdb_trials needs a RegDB config (e.g. configs/agw.py:regdb), "
+                           f"got {config.data.dataset!r}.")
   if not trials or any(t not in range(1, 11) for t in trials):
-    raise ValueError(f"--trials: expected numbers in 1..10, got {list(trials)}.")
+    raise errors.UserError(f"--trials: expected numbers in 1..10, got {list(trials)}.")
+  for t in trials:  # every trial's config and split files, before the first one trains
+    cfg = config.copy_and_resolve_references()
+    cfg.data.trial = t
+    train.check(cfg)
   runs = []
   for t in trials:
     cfg = config.copy_and_resolve_references()
@@ -40,20 +45,25 @@ def run_trials(config: Any, workdir: str, trials: Sequence[int]) -> dict[str, An
   return results
 
 
+@errors.reports_user_errors
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   checkpointing.quiet_orbax_logs()
   sharding.initialize_distributed()
   args = flags.FLAGS
-  results = run_trials(args.config, args.workdir, [int(t) for t in args.trials])
+  if not all(t.strip().isdigit() for t in args.trials):
+    raise errors.UserError(f"--trials: expected numbers in 1..10, got {','.join(args.trials)!r}.")
+  workdir = args.workdir or os.path.join("runs", f"{args.config.method}_regdb")
+  print(f"Work directory: {os.path.abspath(workdir)}", flush=True)
+  results = run_trials(args.config, workdir, [int(t) for t in args.trials])
   print(evaluate.format_table(results, count="runs"))
-  print(f"Aggregate: {args.workdir}/aggregate.json")
+  print(f"Aggregate: {workdir}/aggregate.json")
 
 
 if __name__ == "__main__":  # flags defined here only, so importing the module defines none
   config_flags.DEFINE_config_file("config", None, "A RegDB config, e.g. configs/agw.py:regdb.", lock_config=True)
-  flags.DEFINE_string("workdir", None, "Trial t goes to <workdir>/trial_<t>.", required=True)
+  flags.DEFINE_string("workdir", None, "Trial t goes to <workdir>/trial_<t> (default: runs/<method>_regdb).")
   flags.DEFINE_list("trials", [str(t) for t in range(1, 11)], "The RegDB trials to run (1..10).")
   flags.mark_flags_as_required(["config"])
-  app.run(main)
+  app.run(main, flags_parser=errors.parse_flags)

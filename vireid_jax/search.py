@@ -21,7 +21,7 @@ import ml_collections
 import numpy as np
 from absl import app, flags
 
-from vireid_jax import checkpointing, evaluate, train, viz
+from vireid_jax import checkpointing, errors, evaluate, train, viz
 from vireid_jax.data import pipeline
 from vireid_jax.evaluation import metrics
 
@@ -46,18 +46,18 @@ class FolderSource:
       with open(path, "rb") as f:
         image = f.read()
     except OSError as e:
-      raise ValueError(f"{path}: cannot read image ({e.strerror}).") from e
+      raise errors.UserError(f"{path}: cannot read image ({e.strerror}).") from e
     return {"image": image, "path": path, "label": -1, "identity": -1, "camera": 0, "modality": self.modality}
 
 
 def gallery_files(directory: str) -> list[str]:
   """Every image file under `directory` (recursively), sorted."""
   if not os.path.isdir(directory):
-    raise FileNotFoundError(f"--gallery: {directory} is not a directory.")
+    raise errors.UserError(f"--gallery: {directory} is not a directory.")
   paths = sorted(os.path.join(root, name) for root, _, names in os.walk(directory) for name in names
                  if name.lower().endswith(IMAGE_EXTENSIONS))
   if not paths:
-    raise FileNotFoundError(f"--gallery: no {'/'.join(IMAGE_EXTENSIONS)} files under {directory}.")
+    raise errors.UserError(f"--gallery: no {'/'.join(IMAGE_EXTENSIONS)} files under {directory}.")
   return paths
 
 
@@ -65,7 +65,7 @@ def run_config(checkpoint: str) -> ml_collections.ConfigDict:
   """The config a checkpoint was trained with: `<workdir>/config.json` for `<workdir>/checkpoints/<step>`."""
   path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint))), "config.json")
   if not os.path.isfile(path):
-    raise FileNotFoundError(f"{path} not found: --checkpoint must be <workdir>/checkpoints/<step> of a training run.")
+    raise errors.UserError(f"{path} not found: --checkpoint must be <workdir>/checkpoints/<step> of a training run.")
   with open(path) as f:
     return ml_collections.ConfigDict(json.load(f))
 
@@ -88,11 +88,14 @@ def search(config: Any, checkpoint: str, query: str, gallery: Sequence[str], *, 
   return dist, np.argsort(dist, kind="stable")
 
 
+@errors.reports_user_errors
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   checkpointing.quiet_orbax_logs()
   args = flags.FLAGS
+  if not os.path.isfile(args.query):
+    raise errors.UserError(f"--query: {args.query} is not a file.")
   config = run_config(args.checkpoint)
   gallery = gallery_files(args.gallery)
   dist, order = search(config, args.checkpoint, args.query, gallery, query_modality=MODALITIES[args.query_modality],
@@ -117,4 +120,4 @@ if __name__ == "__main__":  # flags defined here only, so importing the module d
   flags.DEFINE_enum("query_modality", "infrared", list(MODALITIES), "The query's stream.")
   flags.DEFINE_enum("gallery_modality", "visible", list(MODALITIES), "The gallery's stream.")
   flags.DEFINE_string("out", None, "Ranked-list picture (default: search_<query name>.png).")
-  app.run(main)
+  app.run(main, flags_parser=errors.parse_flags)

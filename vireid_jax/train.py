@@ -23,9 +23,9 @@ import optax
 from absl import logging
 from flax import nnx
 
-from vireid_jax import checkpointing, evaluate, methods, optim, sharding, viz, writers
+from vireid_jax import checkpointing, errors, evaluate, methods, models, optim, sharding, viz, writers
 from vireid_jax.data import datasets, pipeline, samplers
-from vireid_jax.models import build_model, convert, edges, merge_modalities
+from vireid_jax.models import build_model, convert, edges, merge_modalities, resnet
 
 
 @flax.struct.dataclass
@@ -51,23 +51,83 @@ class Program:
   terms: tuple[str, ...] = flax.struct.field(pytree_node=False)
 
 
-def create(config: Any, num_classes: int, steps_per_epoch: int) -> tuple[Program, TrainState]:
-  """Model (with ImageNet weights when configured), optimiser and the initial state."""
-  methods.check(config.loss)
-  model = build_model(config.model, num_classes)
+def _check_train(cfg: Any) -> list[str]:
+  problems = []
+  if not (cfg.steps >= 1 or (cfg.steps == 0 and cfg.epochs >= 1)):
+    problems.append(f"train.epochs / train.steps: expected epochs >= 1 or steps >= 1 (steps overrides epochs), got "
+                    f"epochs={cfg.epochs!r}, steps={cfg.steps!r}.")
+  for field in ("log_every", "checkpoint_every", "keep_checkpoints"):
+    if not (isinstance(cfg[field], int) and cfg[field] >= 1):
+      problems.append(f"train.{field}: expected a positive integer, got {cfg[field]!r}.")
+  for field in ("eval_every", "keep_best"):
+    if not (isinstance(cfg[field], int) and cfg[field] >= 0):
+      problems.append(f"train.{field}: expected 0 (off) or a positive integer, got {cfg[field]!r}.")
+  return problems
+
+
+def _check_combinations(config: Any) -> list[str]:
+  """Problems that involve fields of several blocks, or the weights a run starts from."""
+  problems = []
+  if config.model.require_pretrained and not config.model.pretrained:
+    problems.append("model.pretrained: this config reproduces a paper and needs ImageNet ResNet-50 weights "
+                    "(--config.model.pretrained=resnet50.npz, made by python -m vireid_jax.models.convert); set "
+                    "model.require_pretrained=False to train from scratch on purpose.")
+  protocol = {"sysu_mm01": "sysu", "regdb": "regdb"}.get(config.data.dataset)
+  if protocol and config.eval.protocol in evaluate.MODES and config.eval.protocol != protocol:
+    problems.append(f"eval.protocol: {config.eval.protocol!r} does not evaluate data.dataset={config.data.dataset!r}; "
+                    f"expected {protocol!r} (the :regdb config variant sets both).")
+  if config.model.parts and isinstance(config.model.parts, int):
+    rows = resnet.feature_map_size(config.data.augment.height, config.model.last_stride)
+    if rows % config.model.parts:
+      problems.append(f"data.augment.height: {config.data.augment.height} px gives a feature map of {rows} rows, which "
+                      f"does not split into model.parts={config.model.parts} strips; choose a height that does "
+                      "(288 -> 18 rows with last stride 1).")
+  if config.train.keep_best and not evaluate.check(config.eval):
+    names = evaluate.metric_names(config.eval)
+    if config.train.best_metric not in names:
+      problems.append(f"train.best_metric: expected one of the metrics this eval config reports ({', '.join(names[:6])}, "
+                      f"...), got {config.train.best_metric!r}.")
+  return problems
+
+
+def check(config: Any) -> None:
+  """Raises one UserError listing every problem of `config`: field values, the dataset folder and
+  required weights, and combinations of fields. Cheap: runs before any slow work."""
+  problems = (datasets.check(config.data) + models.check(config.model) + optim.check(config.optimizer)
+              + evaluate.check(config.eval) + methods.check(config) + _check_train(config.train)
+              + _check_combinations(config))
+  if problems:
+    raise errors.problems_error("the config", problems)
+
+
+def load_weights(config: Any) -> dict[str, dict[str, np.ndarray]]:
+  """Reads and checks every weights file the config names, naming the file on any problem:
+  {"resnet50": state dict} for `model.pretrained`, {"vgg16": ...} for `model.vgg16` (PEF)."""
+  weights = {}
   if config.model.pretrained:
-    convert.load_resnet50(model, convert.load_state_dict(os.path.expanduser(config.model.pretrained)))
-  elif config.model.require_pretrained:
-    raise ValueError("model.pretrained: this config reproduces a paper and needs ImageNet ResNet-50 weights "
-                     "(--config.model.pretrained=resnet50.npz, made by python -m vireid_jax.models.convert); "
-                     "set model.require_pretrained=False to train from scratch on purpose.")
+    state = convert.load_state_dict(config.model.pretrained)
+    convert.check(state, convert.resnet50_shapes(config.model.width, tuple(config.model.blocks)), "ResNet-50",
+                  f"model.pretrained: {config.model.pretrained}")
+    weights["resnet50"] = state
+  if config.loss.weights.get("perceptual_edge", 0.0) and config.model.vgg16:
+    state = convert.load_state_dict(config.model.vgg16)
+    convert.check(state, convert.vgg16_shapes(), "VGG-16", f"model.vgg16: {config.model.vgg16}")
+    weights["vgg16"] = state
+  return weights
+
+
+def create(config: Any, num_classes: int, steps_per_epoch: int,
+           weights: dict[str, dict[str, np.ndarray]] | None = None) -> tuple[Program, TrainState]:
+  """Model (with the ImageNet `weights` of `load_weights`, if any), optimiser and the initial state."""
+  weights = weights or {}
+  model = build_model(config.model, num_classes)
+  if "resnet50" in weights:
+    convert.load_resnet50(model, weights["resnet50"])
   feature_graph, frozen = None, {}
   if config.loss.weights.get("perceptual_edge", 0.0):
     net = edges.VGGFeatures(in_channels=config.model.width, rngs=nnx.Rngs(config.model.seed))
-    if config.model.vgg16:
-      convert.load_vgg16(net, convert.load_state_dict(os.path.expanduser(config.model.vgg16)))
-    elif config.model.require_pretrained:
-      raise ValueError("model.vgg16: MSO's perceptual edge loss needs ImageNet VGG-16 weights (.npz).")
+    if "vgg16" in weights:
+      convert.load_vgg16(net, weights["vgg16"])
     feature_graph, frozen = nnx.split(net)
   model.eval()
   eval_graph = nnx.split(model)[0]
@@ -171,35 +231,45 @@ def load_data(config: Any) -> Data:
   train_cols, test_cols = datasets.columns(sources["train"]), datasets.columns(sources["test"])
   index = samplers.ModalityIndex.from_columns(train_cols["label"], train_cols["modality"])
   per_modality = pipeline.make_sampler(config.data)[1]
+  classes = len(index.classes)
+  if config.data.sampler == "pk" and config.data.p > classes:
+    raise errors.UserError(f"data.p: {config.data.p} identities per batch, but the training split has only {classes} "
+                           "identities with images of both modalities.")
+  if config.data.sampler == "tuple" and classes < 2:
+    raise errors.UserError("data.sampler: the tuple sampler needs at least two training identities for negatives.")
   return Data(sources, train_cols, test_cols, int(train_cols["label"].max()) + 1, per_modality,
               samplers.batches_per_epoch(index, per_modality))
 
 
 def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
-  """Trains `config` in `workdir` (continuing from its latest checkpoint), evaluates, returns results."""
+  """Trains `config` in `workdir` (continuing from its newest intact checkpoint), evaluates, returns
+  results. Bad input (config fields, the dataset folder, weights files) fails before any slow work."""
+  check(config)
+  weights = load_weights(config)
   mesh = sharding.make_mesh()
   data = load_data(config)
   sources, train_cols, test_cols = data.sources, data.train_cols, data.test_cols
   per_modality, steps_per_epoch, num_classes = data.per_modality, data.steps_per_epoch, data.num_classes
   total_steps = config.train.steps or config.train.epochs * steps_per_epoch
 
-  program, state = create(config, num_classes, steps_per_epoch)
+  program, state = create(config, num_classes, steps_per_epoch, weights)
+  del weights
   state = jax.device_put(state, sharding.param_shardings(state, mesh, config.train.fsdp))
-  if jax.process_index() == 0:  # what `search` and `--mode=eval` rebuild the model from
-    evaluate.write_json(json.loads(config.to_json()), os.path.join(workdir, "config.json"))
   dataset = pipeline.train_dataset(sources["train"], train_cols, config.data, num_batches=total_steps,
                                    seed=config.seed, process_index=jax.process_index(),
                                    process_count=jax.process_count())
   iterator = iter(dataset)
   ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.train.keep_checkpoints,
                                     keep_best=config.train.keep_best, best_metric=config.train.best_metric)
-  elapsed = 0.0
-  start_step = ckpt.latest_step() or 0
-  if start_step:
-    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
-    state, meta = ckpt.restore(start_step, abstract, iterator)
+  start_step, elapsed = 0, 0.0
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
+  restored = ckpt.restore_newest(lambda meta: abstract, iterator, set_aside_damaged=True)
+  if restored:
+    start_step, state, meta = restored
     elapsed = meta["elapsed_seconds"]
     logging.info("Resumed from step %d in %s", start_step, workdir)
+  if jax.process_index() == 0:  # what `search` and `--mode=eval` rebuild the model from
+    evaluate.write_json(json.loads(config.to_json()), os.path.join(workdir, "config.json"))
 
   step_fn = jax.jit(functools.partial(train_step, program), donate_argnums=0)
   batch_sharding = sharding.batch_sharding(mesh)
@@ -254,31 +324,47 @@ def _hms(seconds: float) -> str:
   return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+def _without_weights(config: Any) -> Any:
+  """A copy of `config` that asks for no ImageNet weights: the model's weights come from a checkpoint."""
+  config = config.copy_and_resolve_references()
+  with config.unlocked():
+    config.model.update(require_pretrained=False, pretrained="", vgg16="")
+  return config
+
+
 def restore(config: Any, workdir: str, checkpoint: str | None = None) -> tuple[Program, TrainState, int]:
   """The trained state of `checkpoint` (a step directory, e.g. DIR/checkpoints/5200) or of the
   latest checkpoint in `workdir/checkpoints`, on the default device, for inference."""
   directory = os.path.dirname(os.path.abspath(checkpoint)) if checkpoint else os.path.join(workdir, "checkpoints")
   if not os.path.isdir(directory):
-    raise FileNotFoundError(f"No checkpoints directory {directory}: train first or pass --checkpoint=DIR/<step>.")
+    raise errors.UserError(f"No checkpoints directory {directory}: train first or pass --checkpoint=DIR/<step>.")
+  step = os.path.basename(os.path.normpath(checkpoint)) if checkpoint else None
+  if step is not None and not step.isdigit():
+    raise errors.UserError(f"--checkpoint={checkpoint}: expected a step directory <workdir>/checkpoints/<step>.")
   ckpt = checkpointing.Checkpointer(directory, keep=1 << 30, keep_best=0, best_metric="")
-  step = int(os.path.basename(os.path.normpath(checkpoint))) if checkpoint else ckpt.latest_step()
-  if step is None or step not in ckpt.manager.all_steps():
+  steps = ckpt.steps() if step is None else [int(step)]
+  if not set(steps) <= set(ckpt.steps()) or not steps:
     ckpt.close()
     what = f"step {step}" if checkpoint else "checkpoint"
-    raise FileNotFoundError(f"No {what} in {directory}: train first or pass --checkpoint=DIR/<step>.")
-  config = config.copy_and_resolve_references()
-  with config.unlocked():
-    config.model.update(require_pretrained=False, pretrained="", vgg16="")  # the checkpoint holds the weights
-  program, state = create(config, ckpt.meta(step)["num_classes"], steps_per_epoch=1)
-  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
-  state, _ = ckpt.restore(step, abstract, None)
-  ckpt.close()
-  return program, state, step
+    raise errors.UserError(f"No {what} in {directory}: train first or pass --checkpoint=DIR/<step>.")
+  config = _without_weights(config)
+  programs = {}
+
+  def abstract(meta):
+    programs[meta["num_classes"]], state = create(config, meta["num_classes"], steps_per_epoch=1)
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
+
+  try:
+    step, state, meta = ckpt.restore_newest(abstract, None, steps=steps, set_aside_damaged=False)
+  finally:
+    ckpt.close()
+  return programs[meta["num_classes"]], state, step
 
 
 def evaluate_checkpoint(config: Any, workdir: str, checkpoint: str | None = None) -> dict[str, Any]:
   """Evaluates a checkpoint (see `restore`) without training; results and figures go to
   `workdir` like a training run's."""
+  check(_without_weights(config))
   program, state, step = restore(config, workdir, checkpoint)
   data = load_data(config)
   features = split_features(config, program, state, data.sources["test"], data.test_cols)
@@ -288,10 +374,11 @@ def evaluate_checkpoint(config: Any, workdir: str, checkpoint: str | None = None
 def export_features(config: Any, workdir: str, checkpoint: str | None = None, split: str = "test") -> str:
   """Writes `workdir/features_<split>_step<step>.npz`: `features` float32 [N, D] and the split's
   `label`, `identity`, `camera`, `modality` and `path` columns, in the split's order. Returns the path."""
+  check(_without_weights(config))
   program, state, step = restore(config, workdir, checkpoint)
   data = load_data(config)
   if split not in data.sources:
-    raise ValueError(f"--split: expected one of {sorted(data.sources)}, got {split!r}.")
+    raise errors.UserError(f"--split: expected one of {sorted(data.sources)}, got {split!r}.")
   columns = datasets.columns(data.sources[split])
   features = split_features(config, program, state, data.sources[split], columns)
   path = os.path.join(workdir, f"features_{split}_step{step}.npz")

@@ -55,13 +55,21 @@ class Regdb(tfds.core.GeneratorBasedBuilder):
         description="Aligned visible (camera 1) and thermal (camera 2) person images.",
     )
 
+  @staticmethod
+  def idx_file(split: str, modality: str, trial: int) -> str:
+    return os.path.join("idx", f"{split}_{modality}_{trial}.txt")
+
+  @classmethod
+  def manual_entries(cls, config_name: str) -> list[str]:
+    """The entries of the raw folder that builder config `trial_<t>` reads."""
+    trial = int(config_name.rsplit("_", 1)[-1])
+    return ["Visible", "Thermal"] + [cls.idx_file(s, m, trial) for s in ("train", "test") for m in ("visible", "thermal")]
+
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     trial = self.builder_config.trial
-    files = {(s, m): os.path.join("idx", f"{s}_{m}_{trial}.txt")
-             for s in ("train", "test") for m in ("visible", "thermal")}
-    root = common.manual_dir(dl_manager, ["Visible", "Thermal", *files.values()], "regdb")
-    return {split: self._generate_examples(root, os.path.join(root, files[split, "visible"]),
-                                           os.path.join(root, files[split, "thermal"]), split)
+    root = common.manual_dir(dl_manager, self.manual_entries(self.builder_config.name), "regdb")
+    return {split: self._generate_examples(root, os.path.join(root, self.idx_file(split, "visible", trial)),
+                                           os.path.join(root, self.idx_file(split, "thermal", trial)), split)
             for split in ("train", "test")}
 
   def _generate_examples(self, root: str, visible_idx: str, thermal_idx: str, split: str):

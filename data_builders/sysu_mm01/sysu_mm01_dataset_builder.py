@@ -53,9 +53,14 @@ class SysuMm01(tfds.core.GeneratorBasedBuilder):
         description="Visible (cameras 1, 2, 4, 5) and infrared (3, 6) person images.",
     )
 
+  @staticmethod
+  def manual_entries(config_name: str) -> list[str]:
+    """The entries of the raw folder that every builder config reads."""
+    del config_name  # every config reads the same folder
+    return [f"cam{c}" for c in CAMERAS] + [os.path.join("exp", f) for f in SPLIT_FILES]
+
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-    expected = [f"cam{c}" for c in CAMERAS] + [os.path.join("exp", f) for f in SPLIT_FILES]
-    root = common.manual_dir(dl_manager, expected, "sysu_mm01")
+    root = common.manual_dir(dl_manager, self.manual_entries(self.builder_config.name), "sysu_mm01")
     train_ids = sorted({i for f in self.builder_config.train_files
                         for i in read_id_file(os.path.join(root, "exp", f))})
     test_ids = read_id_file(os.path.join(root, "exp", "test_id.txt"))

@@ -3,31 +3,16 @@ import random
 
 import numpy as np
 import pytest
-import scipy.io
 
+from tests.evaluation import official_split
 from vireid_jax.data import datasets
 from vireid_jax.evaluation import protocols
-
-SPLIT_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "sysu_mm01_split")
 
 
 @pytest.fixture(scope="module")
 def real_shape():
-  """A test split with the real SYSU-MM01 test set's shape: one row per image the official files imply."""
-  cells = protocols.load_rand_perm_cam(os.path.join(SPLIT_DIR, "rand_perm_cam.mat"))
-  test_ids = scipy.io.loadmat(os.path.join(SPLIT_DIR, "test_id.mat"))["id"].ravel()
-  rows = []
-  for c in range(1, 7):
-    per_person = cells[c - 1, 0]
-    for i in test_ids:
-      if i <= per_person.shape[0]:
-        rows += [(f"cam{c}/{i:04d}/{k:04d}.jpg", int(i), c) for k in range(1, per_person[i - 1, 0].shape[1] + 1)]
-  rng = np.random.default_rng(0)
-  rows = [rows[j] for j in rng.permutation(len(rows))]  # any order
-  split = {"path": np.array([r[0] for r in rows]), "identity": np.array([r[1] for r in rows]),
-           "camera": np.array([r[2] for r in rows])}
-  split["modality"] = np.isin(split["camera"], [3, 6]).astype(np.int32)
-  return split, cells
+  """A test split with the real SYSU-MM01 test set's shape, in shuffled order, and its rand_perm_cam."""
+  return official_split.real_shape_split(seed=0)
 
 
 @pytest.mark.parametrize("sampling", ["seeded", "official"])

@@ -6,6 +6,7 @@ from flax import nnx
 
 from configs import common
 from tests.models import reference
+from vireid_jax import errors
 from vireid_jax.models import build_model, convert, edges, heads
 from vireid_jax.models.attention import NonLocal, PositionAttention
 
@@ -100,7 +101,7 @@ def test_state_dict_files(tmp_path):
     loaded = convert.load_state_dict(str(tmp_path / name))
     for k, v in state.items():
       np.testing.assert_array_equal(loaded[k], v)
-  with pytest.raises(FileNotFoundError, match="nowhere.pth"):
+  with pytest.raises(errors.UserError, match="nowhere.pth: no such weights file"):
     convert.load_state_dict(str(tmp_path / "nowhere.pth"))
 
 
@@ -225,7 +226,7 @@ def test_edge_maps_against_numpy_sobel():
   np.testing.assert_allclose(got[0, :, :, 0], expected, atol=1e-5)
 
 
-def test_convert_cli_writes_a_loadable_npz(tmp_path, monkeypatch):
+def test_convert_cli_writes_a_loadable_npz(tmp_path, monkeypatch, capsys):
   import sys
 
   state = reference.random_state(convert.resnet50_shapes(), seed=5)
@@ -239,8 +240,11 @@ def test_convert_cli_writes_a_loadable_npz(tmp_path, monkeypatch):
   del state["layer1.0.bn1.running_var"]
   np.savez(tmp_path / "broken.npz", **state)
   monkeypatch.setattr(sys, "argv", ["convert", "--src", str(tmp_path / "broken.npz"), "--dst", str(tmp_path / "x.npz")])
-  with pytest.raises(ValueError, match="missing layer1.0.bn1.running_var"):
+  with pytest.raises(SystemExit) as e:
     convert.main()
+  assert e.value.code == errors.EXIT_STATUS
+  assert "broken.npz: not a torchvision ResNet-50 state dict" in capsys.readouterr().err
+  assert not (tmp_path / "x.npz").exists()
 
 
 @pytest.mark.parametrize("method", ["agw", "eat", "mso", "hctri", "danet", "cmdc"])

@@ -1,9 +1,9 @@
 """Builds (once) and opens the TFDS datasets; the synthetic tree stands in when no data is given.
 
 `config` below is the `data` block of a run config (an `ml_collections.ConfigDict`) with fields
-`dataset` ("sysu_mm01" | "regdb"), `manual_dir` (the raw folder; empty = synthetic), `data_dir`
-(where TFDS writes its ArrayRecord files), `builder_config` (SYSU: "default" | "train_only") and
-`trial` (RegDB: 1..10).
+`dataset` ("sysu_mm01" | "regdb"), `manual_dir` (the raw folder; empty = synthetic),
+`require_manual_dir` (paper configs: refuse the synthetic stand-in), `data_dir` (where TFDS writes
+its ArrayRecord files), `builder_config` (SYSU: "default" | "train_only") and `trial` (RegDB: 1..10).
 
   python -m vireid_jax.data.datasets --data_dir=/tmp/vireid_data   # builds and describes both
 """
@@ -20,12 +20,58 @@ from typing import Any
 import numpy as np
 import tensorflow_datasets as tfds
 
-from data_builders.regdb.regdb_dataset_builder import Regdb
+from data_builders import common
+from data_builders.regdb.regdb_dataset_builder import NUM_TRIALS, Regdb
 from data_builders.sysu_mm01.sysu_mm01_dataset_builder import SysuMm01
 from vireid_jax.data import synthetic
 
 BUILDERS = {"sysu_mm01": SysuMm01, "regdb": Regdb}
+FOLDERS = {"sysu_mm01": "SYSU-MM01", "regdb": "RegDB"}
 COLUMNS = ("label", "identity", "camera", "modality", "path")
+
+
+def builder_config_name(config: Any) -> str:
+  return f"trial_{config.trial}" if config.dataset == "regdb" else config.builder_config
+
+
+def check(config: Any) -> list[str]:
+  """Problems with the `data` block, each naming the field (empty if none): values, and the raw
+  folder's existence and layout, so that a wrong path fails before anything is built."""
+  if config.dataset not in BUILDERS:
+    return [f"data.dataset: expected one of {sorted(BUILDERS)}, got {config.dataset!r}."]
+  problems = []
+  if config.dataset == "regdb" and config.trial not in range(1, NUM_TRIALS + 1):
+    problems.append(f"data.trial: expected a RegDB trial 1..{NUM_TRIALS}, got {config.trial!r}.")
+  names = [c.name for c in BUILDERS[config.dataset].BUILDER_CONFIGS]
+  if config.dataset == "sysu_mm01" and config.builder_config not in names:
+    problems.append(f"data.builder_config: expected one of {names}, got {config.builder_config!r}.")
+  if config.manual_dir and not problems:
+    try:
+      common.check_layout(os.path.expanduser(config.manual_dir),
+                          BUILDERS[config.dataset].manual_entries(builder_config_name(config)), config.dataset)
+    except common.LayoutError as e:
+      problems.append(f"data.manual_dir: {e}")
+  elif not config.manual_dir and config.require_manual_dir:
+    problems.append(
+        f"data.manual_dir: this config reproduces a paper on {FOLDERS[config.dataset]} and needs the "
+        f"dataset's folder (--config.data.manual_dir=/path/to/{FOLDERS[config.dataset]}); without it the "
+        "synthetic stand-in would be trained instead. To train on the synthetic data on purpose, use the "
+        "config's :synthetic variant (e.g. configs/agw.py:synthetic) or set data.require_manual_dir=False.")
+  if config.sampler not in ("pk", "tuple"):
+    problems.append(f"data.sampler: expected 'pk' or 'tuple', got {config.sampler!r}.")
+  for field in ("p", "k", "tuples"):
+    if not (isinstance(config[field], int) and config[field] >= 1):
+      problems.append(f"data.{field}: expected a positive integer, got {config[field]!r}.")
+  if config.workers < 0:
+    problems.append(f"data.workers: expected 0 (load in this process) or more, got {config.workers!r}.")
+  augment = config.augment
+  for field in ("height", "width"):
+    if not (isinstance(augment[field], int) and augment[field] >= 16):
+      problems.append(f"data.augment.{field}: expected an image size of at least 16 pixels, got {augment[field]!r}.")
+  for field in ("channel_aug_prob", "erasing_prob"):
+    if not 0.0 <= augment[field] <= 1.0:
+      problems.append(f"data.augment.{field}: expected a probability in [0, 1], got {augment[field]!r}.")
+  return problems
 
 
 def synthetic_root(data_dir: str, dataset: str) -> str:
@@ -53,13 +99,12 @@ def builder(config: Any) -> tfds.core.DatasetBuilder:
   if config.dataset not in BUILDERS:
     raise ValueError(f"data.dataset: expected one of {sorted(BUILDERS)}, got {config.dataset!r}.")
   data_dir = os.path.expanduser(config.data_dir)
-  manual_dir = config.manual_dir
+  manual_dir = os.path.expanduser(config.manual_dir)
   if not manual_dir:
     manual_dir = synthetic_root(data_dir, config.dataset)
     # Never mixed with files built from real data or by an older renderer.
     data_dir = os.path.join(data_dir, f"synthetic_v{synthetic.VERSION}")
-  name = f"trial_{config.trial}" if config.dataset == "regdb" else config.builder_config
-  b = BUILDERS[config.dataset](config=name, data_dir=data_dir, file_format="array_record")
+  b = BUILDERS[config.dataset](config=builder_config_name(config), data_dir=data_dir, file_format="array_record")
   b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
   return b
 
@@ -98,8 +143,8 @@ def main() -> None:
   parser.add_argument("--data_dir", default="~/tensorflow_datasets")
   args = parser.parse_args()
   for dataset in BUILDERS:
-    config = ml_collections.ConfigDict(dict(dataset=dataset, manual_dir="", data_dir=args.data_dir,
-                                            builder_config="default", trial=1))
+    config = ml_collections.ConfigDict(dict(dataset=dataset, manual_dir="", require_manual_dir=False,
+                                            data_dir=args.data_dir, builder_config="default", trial=1))
     for split, source in sources(config).items():
       print(f"{dataset} (synthetic) {split}:\n{describe(columns(source))}")
 

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from vireid_jax import errors
+
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 MEAN_COLOUR = np.round(IMAGENET_MEAN * 255.0).astype(np.uint8)
@@ -30,7 +32,7 @@ def decode(encoded: bytes, where: str = "image") -> np.ndarray:
     with Image.open(io.BytesIO(encoded)) as image:
       return np.asarray(image.convert("RGB"))
   except OSError as e:
-    raise ValueError(f"{where}: cannot decode image ({e}).") from e
+    raise errors.UserError(f"{where}: cannot decode image ({e}); expected a JPEG, PNG or BMP file.") from e
 
 
 def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:

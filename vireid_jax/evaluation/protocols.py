@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import scipy.io
 
+from vireid_jax import errors
+
 GALLERY_CAMERAS = {"all": (1, 2, 4, 5), "indoor": (1, 2)}
 QUERY_CAMERAS = (3, 6)
 SAMPLINGS = ("seeded", "official")
@@ -56,11 +58,11 @@ def load_rand_perm_cam(rand_perm_cam: str | os.PathLike | np.ndarray) -> np.ndar
   else:
     try:
       cells = scipy.io.loadmat(os.fspath(rand_perm_cam))["rand_perm_cam"]
-    except (OSError, KeyError, ValueError) as e:
-      raise ValueError(f"{rand_perm_cam}: expected SYSU-MM01's exp/rand_perm_cam.mat with a "
-                       f"'rand_perm_cam' 6 x 1 cell ({e}).") from e
+    except Exception as e:  # pylint: disable=broad-except  # a damaged .mat fails in many ways inside scipy
+      raise errors.UserError(f"{rand_perm_cam}: expected SYSU-MM01's exp/rand_perm_cam.mat with a "
+                             f"'rand_perm_cam' 6 x 1 cell ({e}).") from e
   if cells.shape != (6, 1):
-    raise ValueError(f"rand_perm_cam: expected a 6 x 1 cell (one per camera), got shape {cells.shape}.")
+    raise errors.UserError(f"rand_perm_cam: expected a 6 x 1 cell (one per camera), got shape {cells.shape}.")
   return cells
 
 

@@ -4,12 +4,16 @@ from typing import Any
 
 from flax import nnx
 
-from vireid_jax.models.two_stream import TwoStreamReID, merge_modalities
+from vireid_jax import errors
+from vireid_jax.models.two_stream import TwoStreamReID, check, merge_modalities
 
 
 def build_model(cfg: Any, num_classes: int) -> TwoStreamReID:
   """The two-stream ReID model of `cfg` (the config's `model` block), random initialisation."""
+  problems = check(cfg)
+  if problems:
+    raise errors.problems_error("the model config", problems)
   return TwoStreamReID(cfg, num_classes, rngs=nnx.Rngs(params=cfg.seed))
 
 
-__all__ = ["build_model", "TwoStreamReID", "merge_modalities"]
+__all__ = ["build_model", "check", "TwoStreamReID", "merge_modalities"]

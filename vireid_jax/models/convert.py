@@ -21,6 +21,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
+from vireid_jax import errors
 from vireid_jax.models import edges, resnet
 
 IGNORED = re.compile(r"^(fc|classifier)\.|num_batches_tracked$|^features\.[02]\.")
@@ -46,31 +47,52 @@ def _read_safetensors(path: str) -> dict[str, np.ndarray]:
     if name == "__metadata__":
       continue
     if info["dtype"] not in _SAFETENSORS_DTYPES:
-      raise ValueError(f"{path}: tensor {name} has unsupported dtype {info['dtype']}.")
+      raise ValueError(f"tensor {name} has unsupported dtype {info['dtype']}")
     lo, hi = info["data_offsets"]
     out[name] = np.frombuffer(data[lo:hi], _SAFETENSORS_DTYPES[info["dtype"]]).reshape(info["shape"])
   return out
 
 
+def _read_npz(path: str) -> dict[str, np.ndarray]:
+  with np.load(path) as f:
+    return {k: f[k] for k in f.files}
+
+
+def _read_torch(path: str) -> dict[str, np.ndarray]:
+  try:
+    import torch  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise errors.UserError(f"{path}: reading a PyTorch file needs torch; convert it once where torch is installed "
+                           "(python -m vireid_jax.models.convert --src X.pth --dst X.npz) or use .safetensors.") from e
+  state = torch.load(path, map_location="cpu", weights_only=True)
+  return {k: v.numpy() for k, v in state.items()}
+
+
+READERS = {".npz": _read_npz, ".safetensors": _read_safetensors, ".pth": _read_torch, ".pt": _read_torch}
+
+
 def load_state_dict(path: str) -> dict[str, np.ndarray]:
-  """Reads a state dict (name -> array) from .pth, .safetensors or .npz; logs the file's SHA-256."""
+  """Reads a state dict (name -> array) from .pth/.pt, .safetensors or .npz; logs the file's SHA-256.
+
+  A missing file, an unknown extension or a file that does not parse (a truncated download, an
+  HTML error page saved under the name) is a UserError naming the file and the expected format.
+  """
+  path = os.path.expanduser(path)
+  reader = READERS.get(os.path.splitext(path)[1])
+  if reader is None:
+    raise errors.UserError(f"{path}: expected a weights file ending in {', '.join(READERS)}.")
   if not os.path.isfile(path):
-    raise FileNotFoundError(f"{path}: no such weights file.")
+    raise errors.UserError(f"{path}: no such weights file.")
   logging.info("Reading %s (sha256 %s)", path, sha256(path))
-  if path.endswith(".npz"):
-    with np.load(path) as f:
-      return {k: f[k] for k in f.files}
-  if path.endswith(".safetensors"):
-    return _read_safetensors(path)
-  if path.endswith((".pth", ".pt")):
-    try:
-      import torch  # pylint: disable=g-import-not-at-top
-    except ImportError as e:
-      raise ImportError(f"{path}: reading .pth needs torch; convert it once where torch is installed "
-                        "(python -m vireid_jax.models.convert --src X.pth --dst X.npz) or use .safetensors.") from e
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return {k: v.numpy() for k, v in state.items()}
-  raise ValueError(f"{path}: expected a .pth, .safetensors or .npz file.")
+  try:
+    return reader(path)
+  except errors.UserError:
+    raise
+  except Exception as e:  # every parser fails differently on a damaged file; all mean the same to the user
+    raise errors.UserError(f"{path}: not a readable {os.path.splitext(path)[1]} weights file ({type(e).__name__}: "
+                           f"{e}); a truncated download or a saved error page looks like this. Expected a state "
+                           "dict of named tensors as torchvision writes it (or as vireid_jax.models.convert "
+                           "converts it).") from e
 
 
 def resnet50_shapes(width: int = 64, blocks=(3, 4, 6, 3)) -> dict[str, tuple[int, ...]]:
@@ -102,14 +124,16 @@ def _bn(prefix: str, c: int) -> dict[str, tuple[int, ...]]:
   return {f"{prefix}.{k}": (c,) for k in ("weight", "bias", "running_mean", "running_var")}
 
 
-def check(state: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, ...]], what: str) -> None:
-  """Raises ValueError naming every missing, mis-shaped and unexpected tensor."""
+def check(state: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, ...]], what: str, path: str = "") -> None:
+  """Raises UserError naming every missing, mis-shaped and unexpected tensor (and the file, if given)."""
   problems = [f"missing {k} {v}" for k, v in expected.items() if k not in state]
   problems += [f"{k} has shape {tuple(state[k].shape)}, expected {v}" for k, v in expected.items()
                if k in state and tuple(state[k].shape) != v]
   problems += [f"unexpected {k}" for k in state if k not in expected and not IGNORED.search(k)]
   if problems:
-    raise ValueError(f"Not a torchvision {what} state dict ({len(problems)} problems):\n  " + "\n  ".join(problems))
+    where = f"{path}: " if path else ""
+    raise errors.UserError(f"{where}not a torchvision {what} state dict ({len(problems)} problems):\n  "
+                           + "\n  ".join(problems))
 
 
 def _set_conv(conv: nnx.Conv, weight: np.ndarray, bias: np.ndarray | None = None) -> None:
@@ -166,10 +190,15 @@ def main() -> None:
   parser.add_argument("--src", required=True, help=".pth, .safetensors or .npz state dict")
   parser.add_argument("--dst", required=True, help="output .npz")
   args = parser.parse_args()
-  state = load_state_dict(args.src)
-  kind = "VGG-16" if any(k.startswith("features.") for k in state) else "ResNet-50"
-  check(state, vgg16_shapes() if kind == "VGG-16" else resnet50_shapes(), kind)
-  np.savez(args.dst, **{k: np.asarray(v) for k, v in state.items() if not IGNORED.search(k)})
+  try:
+    state = load_state_dict(args.src)
+    kind = "VGG-16" if any(k.startswith("features.") for k in state) else "ResNet-50"
+    check(state, vgg16_shapes() if kind == "VGG-16" else resnet50_shapes(), kind, args.src)
+  except errors.UserError as e:
+    parser.exit(errors.EXIT_STATUS, f"error: {e}\n")
+  tmp = f"{args.dst}.tmp.npz"  # written whole, then renamed: an interrupted run leaves no half file
+  np.savez(tmp, **{k: np.asarray(v) for k, v in state.items() if not IGNORED.search(k)})
+  os.replace(tmp, args.dst)
   print(f"{args.src} ({kind}, sha256 {sha256(args.src)}) -> {args.dst}")
 
 

@@ -70,6 +70,14 @@ def stage_blocks(cin: int, width: int, blocks: int, stride: int, rngs: nnx.Rngs,
                               rngs=rngs, dtype=dtype) for i in range(blocks)])
 
 
+def feature_map_size(size: int, last_stride: int) -> int:
+  """Height (or width) of the final feature map for an input of `size` pixels: the stem's conv and
+  max-pool, layer2 and layer3 halve it (rounding up), layer4 divides it by `last_stride`."""
+  for stride in (2, 2, 2, 2, last_stride):
+    size = (size - 1) // stride + 1
+  return size
+
+
 def stage_shapes(width: int, blocks: Sequence[int], last_stride: int) -> list[tuple[int, int, int, int]]:
   """(in channels, bottleneck width, blocks, stride) of stages 1..4."""
   shapes, cin = [], width

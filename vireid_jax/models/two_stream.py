@@ -25,6 +25,41 @@ from vireid_jax.models.attention import NonLocal, PositionAttention
 from vireid_jax.models.resnet import EXPANSION, Stem, stage_blocks, stage_shapes
 
 NUM_STAGES = 5  # stem + layer1..layer4
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def check(cfg: Any) -> list[str]:
+  """Problems with the `model` block, each naming the field (empty if none)."""
+  problems = []
+  if not (isinstance(cfg.width, int) and cfg.width >= 1):
+    problems.append(f"model.width: expected a positive integer (64 for ResNet-50), got {cfg.width!r}.")
+  blocks = tuple(cfg.blocks)
+  if len(blocks) != 4 or not all(isinstance(b, int) and b >= 1 for b in blocks):
+    problems.append(f"model.blocks: expected 4 positive block counts ((3, 4, 6, 3) for ResNet-50), got {blocks!r}.")
+  elif any(not (1 <= stage <= 4 and 0 <= block < blocks[stage - 1]) for stage, block in cfg.non_local):
+    problems.append(f"model.non_local: expected (stage 1..4, block index within model.blocks) pairs, got "
+                    f"{tuple(map(tuple, cfg.non_local))!r} with blocks {blocks}.")
+  if cfg.last_stride not in (1, 2):
+    problems.append(f"model.last_stride: expected 1 or 2, got {cfg.last_stride!r}.")
+  if cfg.split not in range(NUM_STAGES + 1):
+    problems.append(f"model.split: expected 0..5 (stages 0..split-1 modality-specific), got {cfg.split!r}.")
+  elif cfg.position_attention and cfg.split == 0:
+    problems.append("model.position_attention: the module follows the modality-specific stages; it needs "
+                    "model.split >= 1.")
+  if cfg.non_local_inner != "half" and not (isinstance(cfg.non_local_inner, int) and cfg.non_local_inner >= 1):
+    problems.append(f"model.non_local_inner: expected 'half' or a positive integer, got {cfg.non_local_inner!r}.")
+  if cfg.non_local_kind not in ("dot", "gaussian"):
+    problems.append(f"model.non_local_kind: expected 'dot' or 'gaussian', got {cfg.non_local_kind!r}.")
+  if cfg.pooling not in ("gem", "avg"):
+    problems.append(f"model.pooling: expected 'gem' or 'avg', got {cfg.pooling!r}.")
+  if not (isinstance(cfg.parts, int) and cfg.parts >= 0):
+    problems.append(f"model.parts: expected 0 (no part strips) or more, got {cfg.parts!r}.")
+  features = ("bn", "pooled", "parts") if cfg.parts else ("bn", "pooled")
+  if cfg.test_feature not in features:
+    problems.append(f"model.test_feature: expected one of {features} for this model, got {cfg.test_feature!r}.")
+  if cfg.dtype not in DTYPES:
+    problems.append(f"model.dtype: expected one of {DTYPES}, got {cfg.dtype!r}.")
+  return problems
 
 
 def merge_modalities(x: jax.Array) -> jax.Array:
@@ -67,8 +102,6 @@ class TwoStreamReID(nnx.Module):
   def __init__(self, cfg: Any, num_classes: int, *, rngs: nnx.Rngs):
     dtype = jnp.dtype(cfg.dtype)
     split = cfg.split
-    if not 0 <= split <= NUM_STAGES:
-      raise ValueError(f"model.split: expected 0..5 (stages 0..s-1 modality-specific), got {split}.")
     shapes = stage_shapes(cfg.width, cfg.blocks, cfg.last_stride)
     non_local = {stage: tuple(b for s, b in cfg.non_local if s == stage) for stage in range(1, NUM_STAGES)}
 
@@ -82,8 +115,6 @@ class TwoStreamReID(nnx.Module):
     self.specific = nnx.List([nnx.List([make(i) for i in range(split)]) for _ in range(2)])
     self.shared = nnx.List([make(i) for i in range(split, NUM_STAGES)])
     if cfg.position_attention:
-      if split == 0:
-        raise ValueError("model.position_attention goes in the modality-specific stage: needs split >= 1.")
       channels = cfg.width if split == 1 else shapes[split - 2][1] * EXPANSION
       self.attention = nnx.List([PositionAttention(channels, rngs=rngs, dtype=dtype) for _ in range(2)])
     else:
