@@ -1,6 +1,6 @@
 """Training input pipeline throughput at 288x144: Grain with 1, 2 and all workers vs a plain loop.
 
-  python -m benchmarks.input_pipeline [--batches=20] [--source_sizes=128x64,384x192]
+  python -m benchmarks.input_pipeline [--batches=60] [--source_sizes=128x64,384x192]
 
 For each stored image size it writes a synthetic SYSU-MM01 tree, builds it through the TFDS
 builder, and times the training pipeline (sample, read, decode, resize to 288x144, augment).
@@ -19,7 +19,8 @@ from absl import app, flags
 from configs import common
 from vireid_jax.data import datasets, pipeline, samplers, synthetic, transforms
 
-_BATCHES = flags.DEFINE_integer("batches", 20, "Batches timed per setting (after one warm-up batch).")
+_BATCHES = flags.DEFINE_integer("batches", 60, "Batches timed per setting, after one warm-up batch (with fewer, "
+                                "the batches the workers prefetch during the warm-up inflate the rate).")
 _SIZES = flags.DEFINE_list("source_sizes", ["128x64", "384x192"], "Stored image sizes HxW to benchmark.")
 
 

@@ -1,6 +1,8 @@
-"""Train-step cost of every method vs the bare single-stream ResNet-50, in the same run.
+"""Train-step cost of every method vs the bare single-stream ResNet-50, in the same run; and the
+AGW step against PyTorch.
 
   python -m benchmarks.train_step [--batch_per_modality=4] [--steps=3] [--methods=agw,eat,...]
+  python -m benchmarks.train_step --vs_torch [--rounds=3] [--batch_per_modality=4]
 
 For each method's paper config (288x144, full ResNet-50, random weights, a CPU-sized batch of
 `batch_per_modality` images per modality) and for a bare single-stream ResNet-50 forward+backward
@@ -8,10 +10,21 @@ For each method's paper config (288x144, full ResNet-50, random weights, a CPU-s
 image (XLA cost analysis), images/s and peak memory of the compiled step; then the ratio of each
 method's time per image to the bare backbone's. The baseline includes the same optimiser update
 (SGD with momentum, weight decay) so the ratio measures the methods' additions only.
+
+`--vs_torch` (needs torch; says so and stops without it): the AGW training step (forward, backward,
+SGD) on `batch_per_modality` + `batch_per_modality` images and inference on 32 images, all at
+288x144, ours (`configs/agw.py`) against the same model in PyTorch (`benchmarks/torch_agw.py`),
+default and channels_last memory format. Each setting runs in its own process with the same
+thread count, the processes alternate for `rounds` rounds, and the best time of each is kept;
+prints times and ratios (PyTorch time / ours: above 1 means ours is faster).
 """
 
 import functools
 import importlib
+import json
+import os
+import subprocess
+import sys
 import time
 
 import jax
@@ -21,13 +34,19 @@ import optax
 from absl import app, flags
 from flax import nnx
 
+import configs
 from configs import common
 from vireid_jax import train
 from vireid_jax.models import build_model
 
 _BATCH = flags.DEFINE_integer("batch_per_modality", 4, "Images per modality in a batch (CPU-sized).")
 _STEPS = flags.DEFINE_integer("steps", 3, "Timed steps per method (after the compile).")
-_METHODS = flags.DEFINE_list("methods", ["agw", "eat", "mso", "hctri", "danet", "cmdc"], "Methods to time.")
+_METHODS = flags.DEFINE_list("methods", configs.methods(), "Methods to time.")
+_VS_TORCH = flags.DEFINE_bool("vs_torch", False, "Time the AGW step and inference against PyTorch.")
+_ROUNDS = flags.DEFINE_integer("rounds", 3, "With --vs_torch: alternating rounds of one process per setting.")
+_WORKER = flags.DEFINE_enum("worker", None, ["jax", "torch", "torch_channels_last"], "Internal: time one setting.")
+SETTINGS = ("jax", "torch", "torch_channels_last")
+HEIGHT, WIDTH, INFERENCE_BATCH = 288, 144, 32
 
 
 def measure(fn, *args):
@@ -63,8 +82,8 @@ def bare_backbone(images: int):
   return step, (params, rest, tx.init(params), x)
 
 
-def method_step(name: str, per_modality: int):
-  cfg = importlib.import_module(f"configs.{name}").get_config("sysu")
+def method_step(name: str, per_modality: int, cfg=None):
+  cfg = cfg or importlib.import_module(f"configs.{name}").get_config("sysu")
   cfg.model.require_pretrained = False
   n = per_modality
   if cfg.data.sampler == "tuple":
@@ -79,7 +98,95 @@ def method_step(name: str, per_modality: int):
   return functools.partial(train.train_step, program), (state, batch), 2 * n
 
 
+def _best(fn, steps: int) -> float:
+  fn()  # warm-up (and compilation)
+  times = []
+  for _ in range(steps):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return min(times)
+
+
+def _time_jax(n: int) -> dict[str, float]:
+  """Our AGW train step (4 + 4 images) and embed path (32 images), seconds per call."""
+  cfg = configs_agw()
+  step, (state, batch), _ = method_step("agw", n, cfg)
+  step = jax.jit(step, donate_argnums=0)
+  holder = {"state": state}
+
+  def train_once():
+    holder["state"], metrics = step(holder["state"], batch)
+    jax.block_until_ready(metrics)
+
+  train_s = _best(train_once, _STEPS.value)
+  embed = train.embedder(*train.create(cfg, 395, steps_per_epoch=100))
+  images = jnp.zeros((INFERENCE_BATCH, HEIGHT, WIDTH, 3), jnp.uint8)
+  infer_s = _best(lambda: jax.block_until_ready(embed(images, 0)), _STEPS.value)
+  return {"train_s": train_s, "infer_s": infer_s}
+
+
+def _time_torch(n: int, channels_last: bool) -> dict[str, float]:
+  import torch  # pylint: disable=g-import-not-at-top
+  from benchmarks import torch_agw  # pylint: disable=g-import-not-at-top
+
+  torch.manual_seed(0)
+  model, step = torch_agw.training_step(395, channels_last)
+  fmt = torch.channels_last if channels_last else torch.contiguous_format
+  visible, infrared = (torch.rand(n, 3, HEIGHT, WIDTH).contiguous(memory_format=fmt) for _ in range(2))
+  labels = torch.arange(n) // 2
+  train_s = _best(lambda: step(visible, infrared, labels), _STEPS.value)
+  model.eval()
+  images = torch.rand(INFERENCE_BATCH, 3, HEIGHT, WIDTH).contiguous(memory_format=fmt)
+  with torch.no_grad():
+    infer_s = _best(lambda: model(images), _STEPS.value)
+  return {"train_s": train_s, "infer_s": infer_s}
+
+
+def configs_agw():
+  cfg = importlib.import_module("configs.agw").get_config("sysu")
+  cfg.model.require_pretrained = False
+  return cfg
+
+
+def vs_torch() -> None:
+  try:
+    import torch  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    print("--vs_torch needs torch (pip install -e '.[torch]'); it is not installed, so nothing was timed.")
+    return
+  threads = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1))
+  env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": os.getcwd()}
+  best: dict[str, dict[str, float]] = {}
+  for round_ in range(_ROUNDS.value):
+    for setting in SETTINGS:
+      out = subprocess.run([sys.executable, "-m", "benchmarks.train_step", f"--worker={setting}",
+                            f"--batch_per_modality={_BATCH.value}", f"--steps={_STEPS.value}"],
+                           env=env, capture_output=True, text=True, check=True)
+      times = json.loads(out.stdout.strip().splitlines()[-1])
+      best[setting] = {k: min(v, best.get(setting, {}).get(k, float("inf"))) for k, v in times.items()}
+      print(f"round {round_ + 1}: {setting:20s} train {times['train_s']:.3f} s/step  "
+            f"inference {times['infer_s']:.3f} s/{INFERENCE_BATCH} images", flush=True)
+  n = 2 * _BATCH.value
+  print(f"\nAGW at {HEIGHT}x{WIDTH}, {threads} threads, torch {torch.__version__}, jax {jax.__version__}; best of "
+        f"{_ROUNDS.value} alternating rounds x {_STEPS.value} steps")
+  print(f"{'':22s} {'train img/s':>12s} {'ratio':>6s} {'inference img/s':>16s} {'ratio':>6s}")
+  for setting in SETTINGS:
+    t = best[setting]
+    print(f"{setting:22s} {n / t['train_s']:12.2f} {best[setting]['train_s'] / best['jax']['train_s']:6.2f} "
+          f"{INFERENCE_BATCH / t['infer_s']:16.2f} {t['infer_s'] / best['jax']['infer_s']:6.2f}")
+  print("ratio: this setting's time / ours (above 1: ours is faster)")
+
+
 def main(_):
+  if _WORKER.value:
+    n = _BATCH.value
+    times = _time_jax(n) if _WORKER.value == "jax" else _time_torch(n, _WORKER.value == "torch_channels_last")
+    print(json.dumps(times))
+    return
+  if _VS_TORCH.value:
+    vs_torch()
+    return
   images = 2 * _BATCH.value
   step, args = bare_backbone(images)
   c, flops, peak, seconds = measure(step, *args)

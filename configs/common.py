@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
 import ml_collections
+
+from vireid_jax import models, objective
 
 
 def data_config(**overrides) -> ml_collections.ConfigDict:
@@ -16,9 +21,12 @@ def data_config(**overrides) -> ml_collections.ConfigDict:
       trial=1,                    # RegDB split 1..10
       sampler="pk",               # "pk" | "tuple" (EAT)
       p=8, k=4,                   # identities per batch, images per identity and modality
+      pk_replacement=False,       # draw the K images with replacement (the AGW code) or distinct
+      epoch_length="ceil",        # batches per epoch: "ceil" | "floor_plus_one" (AGW/HcTri code)
       tuples=8,                   # EAT: anchor pairs per batch
       workers=2,                  # Grain worker processes (0 = in the main process)
-      augment=dict(height=288, width=144, pad=10, flip=True, channel_aug_prob=0.0, erasing_prob=0.5,
+      augment=dict(height=288, width=144, interpolation="bilinear", pad=10, flip=True, channel_aug_prob=0.0,
+                   erasing_prob=0.5,
                    erasing_area=(0.02, 0.4), erasing_aspect=(0.3, 3.33)),
   ))
   cfg.update(overrides)
@@ -31,22 +39,26 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
       width=64, blocks=(3, 4, 6, 3), last_stride=1,
       split=1,                                      # stages 0..split-1 modality-specific
       non_local=((2, 2), (2, 3), (3, 3), (3, 4), (3, 5)),  # (stage, block) pairs, AGW's positions
-      non_local_inner="half",                       # "half" (paper: C/2) or an int (AGW code: 1)
+      non_local_inner="half",                       # "half" (C/2) or a channel count ("1": the AGW code)
       non_local_kind="dot",                         # "dot" (AGW) | "gaussian"
       position_attention=False,                     # DPAN: PAM after the modality-specific stages
-      pooling="gem", gem_p=3.0, gem_learnable=True, gem_eps=1e-6,
-      parts=0, part_dim=256,                        # HcTri: strips and per-part dimension
-      modality_classifiers=False,                   # DANet
-      centers=False,                                # CMDC: learned class centres
-      test_feature="bn",                            # "bn" | "pooled" | "parts"
+      attention_reduction=8,                        # PAM query/key channels: C / this (Fu et al.: 8)
+      pooling="gem", gem_p=3.0, gem_learnable=False, gem_eps=1e-6,  # the AGW code's fixed p = 3
+      heads=heads(bnneck={}, classifier={}),        # see vireid_jax.models.heads.HEADS
+      test_feature="bn",                            # a [B, D] output: "bn" | "pooled" | "parts" ...
       dtype="float32",                              # compute dtype; parameters stay float32
       seed=0,
       pretrained="",                                # ImageNet ResNet-50 (.npz/.safetensors/.pth)
+      init_from="",                                 # a trained AGW / HcTri model of the authors' code (.t ...)
       require_pretrained=True,                      # paper configs refuse to start without it
-      vgg16="",                                     # ImageNet VGG-16 for MSO's PEF loss
   ))
   cfg.update(overrides)
   return cfg
+
+
+def heads(**settings: dict[str, Any]) -> ml_collections.ConfigDict:
+  """`model.heads`: each named head with its settings (the head's defaults, updated by the dict)."""
+  return ml_collections.ConfigDict({name: models.HEADS.settings(name, **s) for name, s in settings.items()})
 
 
 def eval_config(**overrides) -> ml_collections.ConfigDict:
@@ -61,17 +73,12 @@ def eval_config(**overrides) -> ml_collections.ConfigDict:
   return cfg
 
 
-def loss_config(**weights) -> ml_collections.ConfigDict:
-  """Loss terms (see vireid_jax.methods.TERMS) with their weights, and their hyper-parameters."""
-  return ml_collections.ConfigDict(dict(
-      weights=weights,
-      feature="pooled",              # the feature metric losses use: "pooled" | "bn" | "parts"
-      label_smoothing=0.0,
-      margin=0.3,                    # triplet / hetero-centre / dual-constraint margin
-      center_margin=0.7,             # DANet cross-modality centre loss
-      hc_reduction="mean",           # HcTri: "mean" over the 2P centres (code) | "sum" (eq. 5)
-      wrt_variant="paper", eat_variant="paper", contrastive_variant="paper",
-  ))
+def loss_config(**terms: float | dict[str, Any]) -> ml_collections.ConfigDict:
+  """`loss.terms`: each named term (see vireid_jax.objective.TERMS) with its weight, or a dict of
+  its weight and settings; the term's defaults fill the rest."""
+  return ml_collections.ConfigDict(dict(terms={
+      name: objective.settings(name, **(spec if isinstance(spec, dict) else {"weight": spec}))
+      for name, spec in terms.items()}))
 
 
 def optimizer_config(**overrides) -> ml_collections.ConfigDict:
@@ -79,7 +86,8 @@ def optimizer_config(**overrides) -> ml_collections.ConfigDict:
   epochs from 0.1x, x0.1 at epoch 20 and again at 50."""
   cfg = ml_collections.ConfigDict(dict(
       name="sgd", lr=0.1, backbone_lr_mult=0.1, momentum=0.9, nesterov=True, b1=0.9, b2=0.999,
-      weight_decay=5e-4, warmup_epochs=10, warmup_start=0.1, decay_epochs=(20, 50), decay_factor=0.1,
+      weight_decay=5e-4, unit="epoch", warmup=10, warmup_start=0.1, warmup_shape="linear",
+      decay_at=(20, 50), decay_factor=0.1,
       clip_norm=0.0,
   ))
   cfg.update(overrides)
@@ -104,38 +112,124 @@ def base_config(method: str, loss: ml_collections.ConfigDict) -> ml_collections.
   ))
 
 
-def apply_arg(cfg: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:
-  """The `:arg` variants every method config accepts: sysu (default), regdb, synthetic, test."""
-  arg = arg or "sysu"
-  if arg == "sysu":
-    return cfg
-  if arg == "regdb":
+class Row(NamedTuple):
+  """One line of a method config's provenance table: a setting, its value in the config and where
+  the value comes from. The config applies its rows, and its docstring's table is rendered from
+  the same rows, so the two cannot disagree."""
+
+  parameter: str  # what a reader of the paper calls it
+  field: str  # the config field the row sets ("optimizer.lr"), or "" for a fact with no field
+  value: Any  # this config's value
+  paper: str  # section, table or equation (with a short quote), or "silent"
+  code: str = "–"  # the authors' released code (file and argument), where public
+  note: str = ""  # where the value comes from where the paper is silent; deviations
+
+
+class Result(NamedTuple):
+  """A paper's own result, as printed (the paper's precision): R1 / mAP (/ mINP) and its table."""
+
+  table: str
+  r1: str
+  mAP: str
+  mINP: str = ""
+
+  def cell(self) -> str:
+    """How the README's method table shows it: `R1 / mAP[ / mINP]`."""
+    return " / ".join(x for x in (self.r1, self.mAP, self.mINP) if x)
+
+
+def get(cfg: ml_collections.ConfigDict, field: str) -> Any:
+  """The value at a dotted field path, e.g. `get(cfg, "loss.terms.wrt.weight")`."""
+  for key in field.split("."):
+    cfg = cfg[key]
+  return cfg
+
+
+def apply(cfg: ml_collections.ConfigDict, rows: Sequence[Row]) -> ml_collections.ConfigDict:
+  """Sets every row's field to its value (the field must exist)."""
+  for row in rows:
+    if row.field:
+      *parents, key = row.field.split(".")
+      block = get(cfg, ".".join(parents)) if parents else cfg
+      if key not in block:
+        raise KeyError(f"{row.field}: no such field for row {row.parameter!r}.")
+      block[key] = row.value
+  return cfg
+
+
+def table(rows: Sequence[Row], title: str) -> str:
+  """The rows as a markdown table (a config's docstring)."""
+  def cell(text: Any) -> str:
+    return str(text).replace("|", "/").replace("\n", " ")
+
+  lines = [f"\n{title}\n", "| parameter | paper | released code | this config | note |", "|---|---|---|---|---|"]
+  for r in rows:
+    value = f"`{r.field} = {r.value!r}`" if r.field else cell(r.value)
+    lines.append(f"| {cell(r.parameter)} | {cell(r.paper)} | {cell(r.code)} | {value} | {cell(r.note)} |")
+  return "\n".join(lines) + "\n"
+
+
+ARGS = {"dataset": ("sysu", "regdb"), "fidelity": ("paper", "reference"), "size": ("synthetic", "test")}
+
+
+def variants(cfg: ml_collections.ConfigDict, arg: str | None, *, regdb: Sequence[Row] = (),
+             reference: Mapping[str, Sequence[Row]] | None = None,
+             synthetic: Sequence[Row] = ()) -> ml_collections.ConfigDict:
+  """The `:arg` variants every method config accepts, comma-separated (`configs/hctri.py:regdb,test`):
+  a dataset (`sysu`, the default, or `regdb`, with the paper's RegDB `regdb` rows), a fidelity
+  (`paper`, the default, or `reference`: the `reference[dataset]` rows, what the authors' released
+  code does where it differs) and a size (`synthetic` or `test`: the method's structure shrunk for
+  CPU; `synthetic` then applies the method's `synthetic` rows, what it needs to learn from random
+  weights at that size)."""
+  chosen = {}
+  for a in (a.strip() for a in (arg or "").split(",") if a.strip()):
+    kind = next((k for k, values in ARGS.items() if a in values), None)
+    if kind is None or kind in chosen:
+      problem = f"unknown variant {a!r}" if kind is None else f"two {kind} variants ({chosen.get(kind)!r}, {a!r})"
+      options = "; ".join(f"{k}: {' or '.join(v)}" for k, v in ARGS.items())
+      raise ValueError(f"config arg {arg!r}: {problem}; expected comma-separated variants, at most one of each "
+                       f"({options}), e.g. 'regdb,test'.")
+    chosen[kind] = a
+  if chosen.get("dataset") == "regdb":
     cfg.data.dataset = "regdb"
-    cfg.eval.update(protocol="regdb", modes=["visible_to_thermal", "thermal_to_visible"], trials=1)
+    cfg.eval.update(protocol="regdb", modes=["visible_to_thermal", "thermal_to_visible"], trials=1, shots=[1])
     cfg.train.best_metric = "eval/visible_to_thermal/mAP"
-    return cfg
-  if arg in ("synthetic", "test"):
-    # The method's structure on CPU: tiny widths, small images, random initialisation.
-    cfg.data.update(manual_dir="", require_manual_dir=False, p=4, k=2, tuples=4, workers=0)
-    cfg.data.augment.update(height=96, width=48, pad=4)  # 6 rows at stride 16: six part strips
-    cfg.model.update(width=8, blocks=(1, 1, 1, 1), require_pretrained=False,
-                     non_local=tuple((stage, 0) for stage, _ in sorted(set(cfg.model.non_local))),
-                     part_dim=16)
-    cfg.optimizer.update(warmup_epochs=1, decay_epochs=(6, 9))
-    cfg.train.update(epochs=10, log_every=20, checkpoint_every=100, eval_every=0)
-    cfg.eval.update(trials=2, batch_size=32)
-    if arg == "synthetic":
-      # From random weights on CPU (measured on hctri:synthetic, 20 epochs, ~2 min on 2 cores:
-      # all-search mAP 26.9 vs 8.5 untrained and 7.4 for random features): width 16, 8 x 4
-      # batches, Adam, grayscale/channel augmentation of visible images, no random erasing (too
-      # coarse at 96x48); SGD 0.1 collapses HcTri's part features from random weights.
-      cfg.data.update(p=8, k=4, tuples=8)
-      cfg.data.augment.update(channel_aug_prob=0.5, erasing_prob=0.0)
-      cfg.model.width = 16
-      cfg.optimizer.update(name="adam", lr=1e-3, backbone_lr_mult=1.0, decay_epochs=(15, 19))
-      cfg.train.update(epochs=20, log_every=50, checkpoint_every=200, eval_every=130)
-    if arg == "test":
-      cfg.train.update(steps=3, log_every=1, checkpoint_every=2)
-      cfg.eval.update(trials=1, modes=cfg.eval.modes[:1])
-    return cfg
-  raise ValueError(f"config arg: expected sysu, regdb, synthetic or test, got {arg!r}.")
+    apply(cfg, regdb)
+  if chosen.get("fidelity") == "reference":
+    if not reference:
+      raise ValueError(f"config arg: {cfg.method} has no released code to reproduce, so no :reference variant.")
+    apply(cfg, reference[chosen.get("dataset", "sysu")])
+  if "size" in chosen:
+    _shrink(cfg, chosen["size"])
+    if chosen["size"] == "synthetic":
+      apply(cfg, synthetic)
+  return cfg
+
+
+def _shrink(cfg: ml_collections.ConfigDict, size: str) -> None:
+  """The method's structure (split, heads, terms and their weights) on CPU: tiny widths, small
+  images, random initialisation, a common schedule (our choice, not from any paper)."""
+  cfg.data.update(manual_dir="", require_manual_dir=False, p=4, k=2, tuples=4, workers=0)
+  cfg.data.augment.update(height=96, width=48, pad=4)  # 6 rows at stride 16: six part strips
+  cfg.model.update(width=8, blocks=(1, 1, 1, 1), require_pretrained=False,
+                   non_local=tuple((stage, 0) for stage, _ in sorted(set(cfg.model.non_local))))
+  if "parts" in cfg.model.heads:
+    cfg.model.heads.parts.dim = 16
+  if "perceptual_edge" in cfg.loss.terms:  # MSO's VGG-16 at 1/8 of its channels, three blocks on a 24x12 stem
+    cfg.loss.terms.perceptual_edge.update(vgg_width=0.125, vgg_blocks=3, vgg16="")
+  cfg.optimizer.update(unit="epoch", warmup=1, warmup_start=0.1, warmup_shape="linear", decay_at=(6, 9))
+  cfg.train.update(epochs=10, steps=0, log_every=20, checkpoint_every=100, eval_every=0)
+  cfg.eval.update(trials=2, batch_size=32, shots=[1])
+  if size == "synthetic":
+    # From random weights on CPU (measured on hctri:synthetic, 20 epochs, ~2 min on 2 cores:
+    # all-search mAP 26.9 vs 8.5 untrained and 7.4 for random features): width 16, 8 x 4
+    # batches, Adam, grayscale/channel augmentation of visible images, no random erasing (too
+    # coarse at 96x48); SGD 0.1 collapses HcTri's part features from random weights.
+    cfg.data.update(p=8, k=4, tuples=8)
+    cfg.data.augment.update(channel_aug_prob=0.5, erasing_prob=0.0)
+    cfg.model.width = 16
+    cfg.optimizer.update(name="adam", lr=1e-3, backbone_lr_mult=1.0, decay_at=(15, 19))
+    cfg.train.update(epochs=20, log_every=50, checkpoint_every=200, eval_every=130)
+  else:
+    cfg.train.update(steps=3, log_every=1, checkpoint_every=2)
+    cfg.eval.update(trials=1, modes=cfg.eval.modes[:1])

@@ -1,4 +1,4 @@
-"""The end-to-end test config: HcTri's structure, a few steps, tiny everything (see common.apply_arg)."""
+"""The end-to-end test config: HcTri's structure, a few steps, tiny everything (see common.variants)."""
 
 from configs import hctri
 

@@ -13,9 +13,10 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
+import configs
 from vireid_jax import train
 
-METHODS = ["agw", "eat", "mso", "hctri", "danet", "cmdc"]
+METHODS = configs.methods()
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -66,7 +67,7 @@ def test_resume_gives_identical_parameters_and_batches(data_dir, tmp_path):
 
 def test_non_finite_loss_stops_and_names_step_and_term(data_dir, tmp_path):
   cfg = config("agw", data_dir, steps=3, checkpoint_every=1)
-  cfg.optimizer.update(lr=1e30, warmup_epochs=0)
+  cfg.optimizer.update(lr=1e30, warmup=0)
   with pytest.raises(FloatingPointError, match=r"Non-finite loss at step \d+ in term\(s\) .*(identity|wrt)"):
     train.train_and_evaluate(cfg, str(tmp_path))
   steps = [d for d in os.listdir(tmp_path / "checkpoints") if d.isdigit()]

@@ -2,8 +2,8 @@
 
 SGD (momentum, Nesterov) or Adam with PyTorch-style coupled weight decay (wd * param added to the
 gradient, on every parameter); per-group learning rates: the backbone at `backbone_lr_mult` times
-the base rate, new layers (BNNeck, classifiers, part heads, centres) at the base rate; linear
-warm-up then step decay, per epoch; optional global-norm clipping.
+the base rate, new layers (every head of `model.heads`: BNNeck, classifiers, part heads, centres)
+at the base rate; a warm-up, then step decay, in epochs or steps; optional global-norm clipping.
 """
 
 from __future__ import annotations
@@ -11,12 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from vireid_jax import errors
 
-NEW_LAYERS = ("bnneck", "classifier", "parts", "modality_classifiers", "centers")
 OPTIMIZERS = ("sgd", "adam")
+UNITS = ("epoch", "step")
+WARMUPS = ("linear", "staircase")
 
 
 def check(cfg: Any) -> list[str]:
@@ -27,32 +29,50 @@ def check(cfg: Any) -> list[str]:
   for field in ("lr", "decay_factor", "warmup_start"):
     if not cfg[field] > 0:
       problems.append(f"optimizer.{field}: expected a positive number, got {cfg[field]!r}.")
-  for field in ("backbone_lr_mult", "weight_decay", "warmup_epochs", "clip_norm"):
+  for field in ("backbone_lr_mult", "weight_decay", "warmup", "clip_norm"):
     if not cfg[field] >= 0:
       problems.append(f"optimizer.{field}: expected a number >= 0, got {cfg[field]!r}.")
   if not 0 <= cfg.momentum < 1:
     problems.append(f"optimizer.momentum: expected a number in [0, 1), got {cfg.momentum!r}.")
-  decay = list(cfg.decay_epochs)
+  for field, allowed in (("unit", UNITS), ("warmup_shape", WARMUPS)):
+    if cfg[field] not in allowed:
+      problems.append(f"optimizer.{field}: expected one of {allowed}, got {cfg[field]!r}.")
+  decay = list(cfg.decay_at)
   if decay != sorted(decay) or any(e <= 0 for e in decay):
-    problems.append(f"optimizer.decay_epochs: expected increasing positive epochs, got {tuple(decay)!r}.")
+    problems.append(f"optimizer.decay_at: expected increasing positive {cfg.unit}s, got {tuple(decay)!r}.")
   return problems
 
 
 def schedule(cfg: Any, steps_per_epoch: int) -> optax.Schedule:
-  """lr(step): linear warm-up from `warmup_start` x lr over `warmup_epochs`, then lr times
-  `decay_factor` ** (number of `decay_epochs` passed), the AGW code's adjust_learning_rate."""
-  boundaries = {int(e * steps_per_epoch): cfg.decay_factor for e in cfg.decay_epochs}
-  warmup = int(cfg.warmup_epochs * steps_per_epoch)
-  decay = optax.piecewise_constant_schedule(cfg.lr, {b - warmup: f for b, f in boundaries.items() if b > warmup})
+  """lr(step) = lr x warm-up factor x `decay_factor` ** (number of `decay_at` points passed).
+
+  `unit` ("epoch" | "step") measures `warmup` and `decay_at`. The warm-up factor rises from
+  `warmup_start` to 1 over `warmup` units: "linear" every step (the EAT code's
+  WarmupMultiStepLR), "staircase" once per unit, holding each unit's rate for the whole unit and
+  reaching 1 in the last warm-up unit (lr (e + 1) / 10 in epoch e < 10: AGW's
+  adjust_learning_rate, HcTri eq. 10).
+  """
+  per_unit = steps_per_epoch if cfg.unit == "epoch" else 1
+  decay = optax.piecewise_constant_schedule(cfg.lr, {int(at * per_unit): cfg.decay_factor for at in cfg.decay_at})
+  warmup = int(cfg.warmup * per_unit)
   if not warmup:
     return decay
-  return optax.join_schedules([optax.linear_schedule(cfg.lr * cfg.warmup_start, cfg.lr, warmup), decay], [warmup])
+
+  def lr(step):
+    if cfg.warmup_shape == "linear":
+      progress = step / warmup
+    else:
+      progress = jnp.floor(step / per_unit) / max(cfg.warmup - 1, 1)
+    rising = cfg.warmup_start + (1.0 - cfg.warmup_start) * jnp.minimum(progress, 1.0)
+    return decay(step) * jnp.where(step < warmup, rising, 1.0)
+
+  return lr
 
 
 def param_groups(params: Any) -> Any:
-  """"new" for parameters of the heads, "backbone" for the rest (by top-level module name)."""
+  """"new" for every parameter of the model's heads (`model.heads`), "backbone" for the rest."""
   return jax.tree_util.tree_map_with_path(
-      lambda path, _: "new" if getattr(path[0], "key", None) in NEW_LAYERS else "backbone", params)
+      lambda path, _: "new" if getattr(path[0], "key", None) == "heads" else "backbone", params)
 
 
 def make(cfg: Any, params: Any, steps_per_epoch: int) -> optax.GradientTransformation:

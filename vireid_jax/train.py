@@ -23,9 +23,9 @@ import optax
 from absl import logging
 from flax import nnx
 
-from vireid_jax import checkpointing, errors, evaluate, methods, models, optim, sharding, viz, writers
+from vireid_jax import checkpointing, errors, evaluate, models, objective, optim, sharding, viz, writers
 from vireid_jax.data import datasets, pipeline, samplers
-from vireid_jax.models import build_model, convert, edges, merge_modalities, resnet
+from vireid_jax.models import build_model, convert, merge_modalities, resnet
 
 
 @flax.struct.dataclass
@@ -34,7 +34,7 @@ class TrainState:
   params: Any
   rest: Any  # batch statistics and other non-parameter variables of the model
   opt_state: Any
-  frozen: Any  # the PEF feature net (never optimised); {} when unused
+  frozen: Any  # {term name: state of the frozen network it evaluates} (never optimised)
   first_bad_step: jax.Array  # -1, or the first step at which a loss term was not finite
   bad_terms: jax.Array  # bool [terms]: which terms were not finite at that step
 
@@ -45,7 +45,7 @@ class Program:
 
   train_graph: Any = flax.struct.field(pytree_node=False)
   eval_graph: Any = flax.struct.field(pytree_node=False)
-  feature_graph: Any = flax.struct.field(pytree_node=False)
+  frozen_graphs: Any = flax.struct.field(pytree_node=False)  # {term name: graph of its frozen network}
   tx: Any = flax.struct.field(pytree_node=False)
   loss: Any = flax.struct.field(pytree_node=False)
   terms: tuple[str, ...] = flax.struct.field(pytree_node=False)
@@ -68,7 +68,7 @@ def _check_train(cfg: Any) -> list[str]:
 def _check_combinations(config: Any) -> list[str]:
   """Problems that involve fields of several blocks, or the weights a run starts from."""
   problems = []
-  if config.model.require_pretrained and not config.model.pretrained:
+  if config.model.require_pretrained and not (config.model.pretrained or config.model.init_from):
     problems.append("model.pretrained: this config reproduces a paper and needs ImageNet ResNet-50 weights "
                     "(--config.model.pretrained=resnet50.npz, made by python -m vireid_jax.models.convert); set "
                     "model.require_pretrained=False to train from scratch on purpose.")
@@ -76,11 +76,12 @@ def _check_combinations(config: Any) -> list[str]:
   if protocol and config.eval.protocol in evaluate.MODES and config.eval.protocol != protocol:
     problems.append(f"eval.protocol: {config.eval.protocol!r} does not evaluate data.dataset={config.data.dataset!r}; "
                     f"expected {protocol!r} (the :regdb config variant sets both).")
-  if config.model.parts and isinstance(config.model.parts, int):
+  strips = config.model.heads.get("parts", {}).get("strips")
+  if isinstance(strips, int) and strips >= 1:
     rows = resnet.feature_map_size(config.data.augment.height, config.model.last_stride)
-    if rows % config.model.parts:
+    if rows % strips:
       problems.append(f"data.augment.height: {config.data.augment.height} px gives a feature map of {rows} rows, which "
-                      f"does not split into model.parts={config.model.parts} strips; choose a height that does "
+                      f"does not split into model.heads.parts.strips={strips} strips; choose a height that does "
                       "(288 -> 18 rows with last stride 1).")
   if config.train.keep_best and not evaluate.check(config.eval):
     names = evaluate.metric_names(config.eval)
@@ -94,62 +95,67 @@ def check(config: Any) -> None:
   """Raises one UserError listing every problem of `config`: field values, the dataset folder and
   required weights, and combinations of fields. Cheap: runs before any slow work."""
   problems = (datasets.check(config.data) + models.check(config.model) + optim.check(config.optimizer)
-              + evaluate.check(config.eval) + methods.check(config) + _check_train(config.train)
+              + evaluate.check(config.eval) + objective.check(config) + _check_train(config.train)
               + _check_combinations(config))
   if problems:
     raise errors.problems_error("the config", problems)
 
 
-def load_weights(config: Any) -> dict[str, dict[str, np.ndarray]]:
-  """Reads and checks every weights file the config names, naming the file on any problem:
-  {"resnet50": state dict} for `model.pretrained`, {"vgg16": ...} for `model.vgg16` (PEF)."""
-  weights = {}
+class Weights(NamedTuple):
+  """What a run starts from besides random initialisation, read before any slow work."""
+
+  resnet50: dict[str, np.ndarray] | None  # the ImageNet ResNet-50 state dict of `model.pretrained`
+  frozen: dict[str, nnx.Module]  # {term name: its frozen network}, e.g. MSO's VGG-16
+  init_from: dict[str, np.ndarray] | None = None  # a trained model's state dict (`model.init_from`)
+
+
+def load_weights(config: Any) -> Weights:
+  """Reads and checks every weights file the config names (naming the file on any problem):
+  `model.pretrained` (ImageNet ResNet-50), `model.init_from` (a trained model of the authors' code,
+  checked against the model the config builds) and the frozen networks of the loss terms."""
+  resnet50 = init_from = None
   if config.model.pretrained:
-    state = convert.load_state_dict(config.model.pretrained)
-    convert.check(state, convert.resnet50_shapes(config.model.width, tuple(config.model.blocks)), "ResNet-50",
-                  f"model.pretrained: {config.model.pretrained}")
-    weights["resnet50"] = state
-  if config.loss.weights.get("perceptual_edge", 0.0) and config.model.vgg16:
-    state = convert.load_state_dict(config.model.vgg16)
-    convert.check(state, convert.vgg16_shapes(), "VGG-16", f"model.vgg16: {config.model.vgg16}")
-    weights["vgg16"] = state
-  return weights
+    resnet50 = convert.load_state_dict(config.model.pretrained)
+    convert.check(resnet50, convert.resnet50_shapes(config.model.width, tuple(config.model.blocks)),
+                  "torchvision ResNet-50", f"model.pretrained: {config.model.pretrained}")
+  if config.model.init_from:
+    init_from = convert.load_state_dict(config.model.init_from)
+    abstract = nnx.eval_shape(lambda: build_model(config.model, convert.num_classes(init_from) or 1))
+    convert.check_two_stream(abstract, init_from, f"model.init_from: {config.model.init_from}")
+  return Weights(resnet50, objective.frozen_networks(config), init_from)
 
 
 def create(config: Any, num_classes: int, steps_per_epoch: int,
-           weights: dict[str, dict[str, np.ndarray]] | None = None) -> tuple[Program, TrainState]:
-  """Model (with the ImageNet `weights` of `load_weights`, if any), optimiser and the initial state."""
-  weights = weights or {}
+           weights: Weights | None = None) -> tuple[Program, TrainState]:
+  """Model (with the ImageNet weights of `load_weights`, if given), optimiser and the initial state."""
+  weights = weights or Weights(None, objective.frozen_networks(config))
   model = build_model(config.model, num_classes)
-  if "resnet50" in weights:
-    convert.load_resnet50(model, weights["resnet50"])
-  feature_graph, frozen = None, {}
-  if config.loss.weights.get("perceptual_edge", 0.0):
-    net = edges.VGGFeatures(in_channels=config.model.width, rngs=nnx.Rngs(config.model.seed))
-    if "vgg16" in weights:
-      convert.load_vgg16(net, weights["vgg16"])
-    feature_graph, frozen = nnx.split(net)
+  if weights.init_from is not None:
+    convert.load_two_stream(model, weights.init_from, f"model.init_from: {config.model.init_from}")
+  elif weights.resnet50 is not None:
+    convert.load_resnet50(model, weights.resnet50)
+  frozen = {name: nnx.split(net) for name, net in weights.frozen.items()}
   model.eval()
   eval_graph = nnx.split(model)[0]
   model.train()
   train_graph, params, rest = nnx.split(model, nnx.Param, ...)
   tx = optim.make(config.optimizer, params, steps_per_epoch)
-  terms = tuple(sorted(k for k, w in config.loss.weights.items() if w))
+  terms = tuple(objective.active(config.loss))
   state = TrainState(step=jnp.zeros((), jnp.int32), params=params, rest=rest, opt_state=tx.init(params),
-                     frozen=frozen, first_bad_step=jnp.full((), -1, jnp.int32), bad_terms=jnp.zeros(len(terms), bool))
-  return Program(train_graph, eval_graph, feature_graph, tx, config.loss, terms), state
+                     frozen={name: s for name, (_, s) in frozen.items()}, first_bad_step=jnp.full((), -1, jnp.int32),
+                     bad_terms=jnp.zeros(len(terms), bool))
+  return Program(train_graph, eval_graph, {name: g for name, (g, _) in frozen.items()}, tx, config.loss, terms), state
 
 
 def train_step(program: Program, state: TrainState, batch: dict[str, jax.Array]) -> tuple[TrainState, dict]:
   """One optimisation step on a batch of [2, n, ...] arrays (visible row, infrared row)."""
   labels, modality = merge_modalities(batch["label"]), merge_modalities(batch["modality"])
-  feature_net = nnx.merge(program.feature_graph, state.frozen, copy=True) if program.feature_graph else None
+  frozen = {name: nnx.merge(graph, state.frozen[name], copy=True) for name, graph in program.frozen_graphs.items()}
 
   def loss_fn(params):
     model = nnx.merge(program.train_graph, params, state.rest, copy=True)
     out = model(batch["image"])
-    aux = {"images": merge_modalities(batch["image"]), "feature_net": feature_net}
-    total, terms = methods.total_loss(program.loss, out, labels, modality, aux)
+    total, terms = objective.total_loss(program.loss, out, labels, modality, merge_modalities(batch["image"]), frozen)
     return total, (terms, nnx.state(model, nnx.Not(nnx.Param)))
 
   (total, (terms, rest)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -238,7 +244,7 @@ def load_data(config: Any) -> Data:
   if config.data.sampler == "tuple" and classes < 2:
     raise errors.UserError("data.sampler: the tuple sampler needs at least two training identities for negatives.")
   return Data(sources, train_cols, test_cols, int(train_cols["label"].max()) + 1, per_modality,
-              samplers.batches_per_epoch(index, per_modality))
+              samplers.batches_per_epoch(index, per_modality, config.data.epoch_length))
 
 
 def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
@@ -328,14 +334,20 @@ def _without_weights(config: Any) -> Any:
   """A copy of `config` that asks for no ImageNet weights: the model's weights come from a checkpoint."""
   config = config.copy_and_resolve_references()
   with config.unlocked():
-    config.model.update(require_pretrained=False, pretrained="", vgg16="")
+    config.model.update(require_pretrained=False, pretrained="")
   return config
 
 
 def restore(config: Any, workdir: str, checkpoint: str | None = None) -> tuple[Program, TrainState, int]:
   """The trained state of `checkpoint` (a step directory, e.g. DIR/checkpoints/5200) or of the
-  latest checkpoint in `workdir/checkpoints`, on the default device, for inference."""
+  latest checkpoint in `workdir/checkpoints`, on the default device, for inference; with neither,
+  the model of `model.init_from` (an authors' checkpoint) as step 0."""
   directory = os.path.dirname(os.path.abspath(checkpoint)) if checkpoint else os.path.join(workdir, "checkpoints")
+  if checkpoint is None and config.model.init_from and not os.path.isdir(directory):
+    config = _without_weights(config)
+    weights = load_weights(config)
+    program, state = create(config, convert.num_classes(weights.init_from) or 1, 1, weights)
+    return program, state, 0
   if not os.path.isdir(directory):
     raise errors.UserError(f"No checkpoints directory {directory}: train first or pass --checkpoint=DIR/<step>.")
   step = os.path.basename(os.path.normpath(checkpoint)) if checkpoint else None
@@ -350,8 +362,10 @@ def restore(config: Any, workdir: str, checkpoint: str | None = None) -> tuple[P
   config = _without_weights(config)
   programs = {}
 
+  weights = Weights(None, objective.frozen_networks(config, pretrained=False))
+
   def abstract(meta):
-    programs[meta["num_classes"]], state = create(config, meta["num_classes"], steps_per_epoch=1)
+    programs[meta["num_classes"]], state = create(config, meta["num_classes"], 1, weights)
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
 
   try:

@@ -58,3 +58,28 @@ def test_epoch_length(index):
   idx, _, modality = index
   n = max(np.sum(modality == 0), np.sum(modality == 1))
   assert samplers.batches_per_epoch(idx, 8) == int(np.ceil(n / 8))
+
+
+def test_tuple_anchors_are_drawn_over_the_visible_images(index):
+  """EAT Sec. 4.3: anchors come from the whole training set, so an identity with more visible
+  images is an anchor more often (frequency proportional to its visible images)."""
+  idx, labels, modality = index
+  anchors = np.concatenate([samplers.tuple_batch(idx, b, n=5, seed=3).reshape(2, 5, 3)[0, :, 0] for b in range(3000)])
+  drawn = np.bincount(labels[anchors], minlength=12) / len(anchors)
+  visible = np.bincount(labels[modality == 0], minlength=12)
+  np.testing.assert_allclose(drawn, visible / visible.sum(), atol=0.012)
+
+
+def test_pk_with_replacement_and_the_code_s_epoch_length(index):
+  idx, labels, modality = index
+  repeats = sum(len(set(r)) < len(r) for b in range(200)
+                for r in samplers.pk_batch(idx, b, p=3, k=4, seed=1, replace=True).reshape(2, 3, 4).reshape(-1, 4))
+  assert repeats > 0  # with replacement, an identity with >= 4 images still repeats some
+  for b in range(50):  # without, an identity with >= K images never does
+    recs = samplers.pk_batch(idx, b, p=3, k=2, seed=1).reshape(2, 3, 2)
+    for m in (0, 1):
+      for group in recs[m]:
+        if np.sum((labels == labels[group[0]]) & (modality == m)) >= 2:
+          assert len(set(group)) == 2
+  n = max(np.sum(modality == 0), np.sum(modality == 1))
+  assert samplers.batches_per_epoch(idx, n, "floor_plus_one") == 2 and samplers.batches_per_epoch(idx, n) == 1

@@ -71,8 +71,9 @@ def test_random_erase_area_and_aspect():
 
 
 def test_train_transform_shape_and_determinism():
-  cfg = ml_collections.ConfigDict(dict(height=64, width=32, pad=10, flip=True, channel_aug_prob=0.5,
-                                       erasing_prob=0.5, erasing_area=(0.02, 0.4), erasing_aspect=(0.3, 3.33)))
+  cfg = ml_collections.ConfigDict(dict(height=64, width=32, interpolation="bilinear", pad=10, flip=True,
+                                       channel_aug_prob=0.5, erasing_prob=0.5, erasing_area=(0.02, 0.4),
+                                       erasing_aspect=(0.3, 3.33)))
   x = image(100, 41)
   a = transforms.train_transform(x, 0, np.random.default_rng(3), cfg)
   b = transforms.train_transform(x, 0, np.random.default_rng(3), cfg)
@@ -88,3 +89,13 @@ def test_normalize_runs_under_jax():
   out = transforms.normalize(jnp.asarray(x), jnp.bfloat16)
   assert out.dtype == jnp.bfloat16
   np.testing.assert_allclose(np.asarray(out, np.float32), transforms.normalize(x), atol=0.02)
+
+
+def test_resize_filters_are_pil_s():
+  from PIL import Image
+
+  x = image(100, 41)
+  for name, pil in (("bilinear", Image.BILINEAR), ("lanczos", Image.LANCZOS)):
+    np.testing.assert_array_equal(transforms.resize(x, 64, 32, name),
+                                  np.asarray(Image.fromarray(x).resize((32, 64), pil)))
+  assert not np.array_equal(transforms.resize(x, 64, 32, "lanczos"), transforms.resize(x, 64, 32))

@@ -41,9 +41,11 @@ def check(distmat, qids, gids, qcams, gcams, protocol, max_rank=20):
   return got
 
 
+@pytest.mark.parametrize("count_max", [32, 1])  # matches ranked by counting, or by sorting the rows
 @pytest.mark.parametrize("protocol", ["sysu", "regdb"])
 @pytest.mark.parametrize("seed", range(4))
-def test_random(protocol, seed):
+def test_random(protocol, seed, count_max, monkeypatch):
+  monkeypatch.setattr(metrics, "_COUNT_MAX", count_max)
   rng = np.random.default_rng(seed)
   q, g = 40, 60
   qids, gids = rng.integers(0, 12, q), rng.integers(0, 10, g)  # some query ids absent from the gallery

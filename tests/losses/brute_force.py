@@ -113,14 +113,14 @@ def center_loss(f, y, c):
   return np.mean([0.5 * np.sum((np.asarray(f[i], float) - np.asarray(c[y[i]], float)) ** 2) for i in range(len(y))])
 
 
-def dual_constraint(f, y, m, margin):
+def dual_constraint(f, y, m, margin, reduction):
   c, groups = centres(f, y, m)
   terms = []
   for (i, mod), ci in c.items():
     radius = max(dist(p, ci) for p in groups[(i, mod)])
     nearest = min(dist(ci, cj) for (j, _), cj in c.items() if j != i)
     terms.append(max(radius - nearest + margin, 0.0))
-  return np.mean(terms)
+  return np.mean(terms) if reduction == "mean" else np.sum(terms)
 
 
 def contrastive_center(f, y, m, variant):
@@ -134,16 +134,17 @@ def contrastive_center(f, y, m, variant):
                   for k in ids])
 
 
-def enumerate_angular(ra, rp, rn, ia, ip, i_n, variant):
+def enumerate_angular(ra, rp, rn, ia, ip, i_n, variant, margin=1.0):
   relu = lambda x: max(x, 0.0)
   total = 0.0
   for a_set, p_set, nx_set, ns_set in ((ra, ip, i_n, rn), (ia, rp, rn, i_n)):
     terms = []
     for a, p, nx, ns in zip(a_set, p_set, nx_set, ns_set):
       if variant == "paper":
-        terms.append(math.exp(relu(cos(a, nx)) - relu(cos(a, p)) + 1) + math.exp(relu(cos(a, ns)) - relu(cos(a, p)) + 1))
+        terms.append(math.exp(relu(cos(a, nx)) - relu(cos(a, p)) + margin)
+                     + math.exp(relu(cos(a, ns)) - relu(cos(a, p)) + margin))
       else:
-        terms.append(relu(relu(cos(a, ns)) - cos(a, p) + 1))
+        terms.append(relu(relu(cos(a, ns)) - cos(a, p) + margin))
     total += np.mean(terms) if variant == "paper" else math.exp(np.mean(terms))
   return total
 
@@ -156,5 +157,10 @@ def compactness(x):
   return np.mean(vals)
 
 
-def distillation(ra, ip, ia, rp):
-  return np.mean((np.asarray(ra, float) - ip) ** 2) + np.mean((np.asarray(ia, float) - rp) ** 2)
+def distillation(ra, ip, ia, rp, reduction):
+  """Eq. 5: (1/N) sum over tuples of the squared distances (sum over elements); "mean": per element."""
+  total = 0.0
+  for a_set, p_set in ((ra, ip), (ia, rp)):
+    per_tuple = [float(np.sum((np.asarray(a, float) - np.asarray(p, float)) ** 2)) for a, p in zip(a_set, p_set)]
+    total += np.mean(per_tuple) / (1 if reduction == "sum" else np.asarray(a_set[0]).size)
+  return total

@@ -49,8 +49,10 @@ BATCH_LOSSES = [
      lambda f, y, m: bf.hetero_center(f, y, m, 0.3, "sum")),
     ("cm_center", lambda f, y, m: losses.cross_modality_center(f, y, m, 0.7),
      lambda f, y, m: bf.cross_modality_center(f, y, m, 0.7)),
-    ("dual_constraint", lambda f, y, m: losses.cross_modality_dual_constraint(f, y, m, 0.3),
-     lambda f, y, m: bf.dual_constraint(f, y, m, 0.3)),
+    ("dual_constraint_sum", lambda f, y, m: losses.cross_modality_dual_constraint(f, y, m, 0.3),
+     lambda f, y, m: bf.dual_constraint(f, y, m, 0.3, "sum")),
+    ("dual_constraint_mean", lambda f, y, m: losses.cross_modality_dual_constraint(f, y, m, 0.5, reduction="mean"),
+     lambda f, y, m: bf.dual_constraint(f, y, m, 0.5, "mean")),
     ("contrastive_paper", lambda f, y, m: losses.cross_modality_contrastive_center(f, y, m),
      lambda f, y, m: bf.contrastive_center(f, y, m, "paper")),
     ("contrastive_reference", lambda f, y, m: losses.cross_modality_contrastive_center(f, y, m, variant="reference"),
@@ -146,6 +148,8 @@ def test_enumerate_angular_triplet(variant):
     t = tuples(seed)
     got = jax.jit(lambda *a: losses.enumerate_angular_triplet(*a, variant=variant))(*t)
     np.testing.assert_allclose(float(got), bf.enumerate_angular(*t, variant), rtol=1e-5)
+    np.testing.assert_allclose(float(losses.enumerate_angular_triplet(*t, variant=variant, margin=0.3)),
+                               bf.enumerate_angular(*t, variant, margin=0.3), rtol=1e-5)
     perm = np.random.default_rng(seed).permutation(6)  # tuples may come in any order
     np.testing.assert_allclose(float(losses.enumerate_angular_triplet(*[x[perm] for x in t], variant=variant)),
                                float(got), rtol=1e-6)
@@ -168,12 +172,17 @@ def test_angular_compactness():
   assert bool(jnp.isfinite(jax.grad(losses.angular_compactness)(post_relu)).all())
 
 
-def test_cross_modality_distillation():
-  t = tuples(1)
-  ra, ip, ia, rp = t[0], t[4], t[3], t[1]
-  np.testing.assert_allclose(float(jax.jit(losses.cross_modality_distillation)(ra, ip, ia, rp)),
-                             bf.distillation(ra, ip, ia, rp), rtol=1e-5)
-  assert float(losses.cross_modality_distillation(ra, ra, ia, ia)) == 0.0
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_cross_modality_distillation(reduction):
+  rng = np.random.default_rng(1)
+  ra, ip, ia, rp = (rng.normal(size=(5, 3, 2, 4)).astype(np.float32) for _ in range(4))  # feature maps
+  got = jax.jit(lambda *a: losses.cross_modality_distillation(*a, reduction=reduction))(ra, ip, ia, rp)
+  np.testing.assert_allclose(float(got), bf.distillation(ra, ip, ia, rp, reduction), rtol=1e-5)
+  assert float(losses.cross_modality_distillation(ra, ra, ia, ia, reduction=reduction)) == 0.0
+  # Hand-worked: one tuple of 2-element features differing by (1, 1) and (0, 2): sum 2 + 4, mean 1 + 2.
+  one = np.zeros((1, 2), np.float32)
+  value = losses.cross_modality_distillation(one, one + 1, one, one + [[0, 2]], reduction=reduction)
+  assert float(value) == (6.0 if reduction == "sum" else 3.0)
 
 
 class TinyNet(nnx.Module):

@@ -1,16 +1,20 @@
+import importlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
+import configs
 from configs import common
 from tests.models import reference
 from vireid_jax import errors
 from vireid_jax.models import build_model, convert, edges, heads
 from vireid_jax.models.attention import NonLocal, PositionAttention
 
-TINY = dict(width=8, blocks=(1, 1, 1, 1), non_local=((2, 0), (3, 0)), part_dim=16)
+TINY = dict(width=8, blocks=(1, 1, 1, 1), non_local=((2, 0), (3, 0)))
+EVERY_HEAD = common.heads(bnneck={}, classifier={}, parts=dict(strips=2, dim=16), modality_classifiers={}, centers={})
 
 
 def tiny(**overrides):
@@ -42,10 +46,12 @@ def test_resnet50_parameter_counts(split, factor):
 @pytest.mark.parametrize("overrides,keys", [
     ({}, {"pooled": (4, 2048), "bn": (4, 2048), "logits": (4, 395), "feature_map": (4, 18, 9, 2048),
           "stage0": (4, 72, 36, 64), "stage1": (4, 72, 36, 256)}),
-    (dict(parts=6, split=3, non_local=()), {"part_features": (4, 6, 256), "part_logits": (6, 4, 395),
-                                            "parts": (4, 1536)}),
-    (dict(modality_classifiers=True), {"visible_logits": (4, 395), "infrared_logits": (4, 395)}),
-    (dict(position_attention=True, centers=True, non_local=()), {"centers": (395, 2048)}),
+    (dict(heads=common.heads(parts=dict(strips=6, dim=256)), split=3, non_local=()),
+     {"part_features": (4, 6, 256), "part_logits": (6, 4, 395), "parts": (4, 1536)}),
+    (dict(heads=common.heads(bnneck={}, modality_classifiers={})),
+     {"visible_logits": (4, 395), "infrared_logits": (4, 395)}),
+    (dict(position_attention=True, heads=common.heads(centers={}), test_feature="pooled", non_local=()),
+     {"centers": (395, 2048)}),
 ])
 def test_full_size_output_shapes(overrides, keys):
   cfg = common.model_config(**overrides)
@@ -79,7 +85,7 @@ def test_converter_names_every_problem():
   state["layer3.1.bn2.weight"] = np.ones(7, np.float32)
   state["layer5.0.conv1.weight"] = np.ones(1, np.float32)
   with pytest.raises(ValueError) as e:
-    convert.check(state, convert.resnet50_shapes(), "ResNet-50")
+    convert.check(state, convert.resnet50_shapes(), "torchvision ResNet-50")
   message = str(e.value)
   assert "3 problems" in message and "missing layer2.0.conv1.weight" in message
   assert "layer3.1.bn2.weight has shape (7,), expected (256,)" in message and "unexpected layer5.0.conv1.weight" in message
@@ -109,13 +115,16 @@ def test_vgg16_import_matches_numpy():
   state = reference.random_state(convert.vgg16_shapes(), seed=3)
   net = edges.VGGFeatures(rngs=nnx.Rngs(0))
   convert.load_vgg16(net, state)
-  x = np.random.default_rng(0).normal(size=(1, 16, 8, 64)).astype(np.float32)
+  x = np.random.default_rng(0).normal(size=(1, 32, 16, 64)).astype(np.float32)
   outs = net(jnp.asarray(x))
   assert [o.shape for o in outs] == [(1, 16, 8, 128), (1, 8, 4, 256), (1, 4, 2, 512), (1, 2, 1, 512)]
   y = x
-  for i in (5, 7):
+  for i in (5, 7):  # block 2: conv2_1, conv2_2, then its max-pool
     y = np.maximum(reference.conv2d(y, state[f"features.{i}.weight"], 1, 1, state[f"features.{i}.bias"]), 0)
+  y = y.reshape(1, 16, 2, 8, 2, 128).max(axis=(2, 4))
   np.testing.assert_allclose(np.asarray(outs[0]), y, rtol=1e-4, atol=1e-4)
+  small = edges.VGGFeatures(in_channels=16, width=0.125, rngs=nnx.Rngs(0))  # a CPU-sized PEF net
+  assert [o.shape[-1] for o in small(jnp.zeros((1, 32, 16, 16)))] == [16, 32, 64, 64]
 
 
 def test_each_modality_runs_only_its_own_stem():
@@ -133,7 +142,7 @@ def test_each_modality_runs_only_its_own_stem():
 
 
 def test_tiny_forward_backward_and_batch_norm_modes():
-  model = build_model(tiny(parts=2, modality_classifiers=True, centers=True, position_attention=True), 10)
+  model = build_model(tiny(heads=EVERY_HEAD, position_attention=True), 10)
   x = images((2, 3, 64, 32, 3))
   graph, params, rest = nnx.split(model, nnx.Param, ...)
 
@@ -157,7 +166,7 @@ def test_tiny_forward_backward_and_batch_norm_modes():
   model(x)
   np.testing.assert_array_equal(np.asarray(stem_bn.mean[...]), after_train)  # frozen in inference
   emb = model.embed(x[1], 1)
-  assert emb.shape == (3, model.bnneck.bn.scale.shape[0]) and emb.dtype == jnp.float32
+  assert emb.shape == (3, model.heads["bnneck"].bn.scale.shape[0]) and emb.dtype == jnp.float32
 
 
 def test_outputs_are_in_merged_order():
@@ -247,16 +256,17 @@ def test_convert_cli_writes_a_loadable_npz(tmp_path, monkeypatch, capsys):
   assert not (tmp_path / "x.npz").exists()
 
 
-@pytest.mark.parametrize("method", ["agw", "eat", "mso", "hctri", "danet", "cmdc"])
+@pytest.mark.parametrize("method", configs.methods())
 def test_every_config_model_shapes(method):
-  """Each method config's full-size model (eval_shape): parameter count and its test feature."""
-  import importlib
-
+  """Each method config's full-size model (eval_shape): parameter count, test feature and classifier."""
   cfg = importlib.import_module(f"configs.{method}").get_config("sysu").model
   model = nnx.eval_shape(lambda: build_model(cfg, 395))
   stems = 2 if cfg.split >= 1 else 1
   assert backbone_params(model) >= 23_508_032 + (stems - 1) * (64 * 3 * 7 * 7 + 128)
   out = jax.eval_shape(lambda: build_model(cfg, 395)(jnp.zeros((2, 2, 288, 144, 3), jnp.uint8)))
-  dims = {"bn": 2048, "pooled": 2048, "parts": cfg.parts * cfg.part_dim}
+  dims = {"bn": 2048, "pooled": 2048}
+  if "parts" in cfg.heads:
+    dims["parts"] = cfg.heads.parts.strips * cfg.heads.parts.dim
   assert out[cfg.test_feature].shape == (4, dims[cfg.test_feature])
-  assert out["logits"].shape == (4, 395)
+  logits = "logits" if "classifier" in cfg.heads else "part_logits"
+  assert out[logits].shape[-2:] == (4, 395)

@@ -23,7 +23,7 @@ import tensorflow_datasets as tfds
 from data_builders import common
 from data_builders.regdb.regdb_dataset_builder import NUM_TRIALS, Regdb
 from data_builders.sysu_mm01.sysu_mm01_dataset_builder import SysuMm01
-from vireid_jax.data import synthetic
+from vireid_jax.data import synthetic, transforms
 
 BUILDERS = {"sysu_mm01": SysuMm01, "regdb": Regdb}
 FOLDERS = {"sysu_mm01": "SYSU-MM01", "regdb": "RegDB"}
@@ -64,7 +64,12 @@ def check(config: Any) -> list[str]:
       problems.append(f"data.{field}: expected a positive integer, got {config[field]!r}.")
   if config.workers < 0:
     problems.append(f"data.workers: expected 0 (load in this process) or more, got {config.workers!r}.")
+  if config.epoch_length not in ("ceil", "floor_plus_one"):
+    problems.append(f"data.epoch_length: expected 'ceil' or 'floor_plus_one', got {config.epoch_length!r}.")
   augment = config.augment
+  if augment.interpolation not in transforms.INTERPOLATIONS:
+    problems.append(f"data.augment.interpolation: expected one of {sorted(transforms.INTERPOLATIONS)}, got "
+                    f"{augment.interpolation!r}.")
   for field in ("height", "width"):
     if not (isinstance(augment[field], int) and augment[field] >= 16):
       problems.append(f"data.augment.{field}: expected an image size of at least 16 pixels, got {augment[field]!r}.")

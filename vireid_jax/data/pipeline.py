@@ -32,7 +32,7 @@ def make_sampler(cfg: Any) -> tuple[Sampler, int]:
   `cfg.sampler` is "pk" (fields `p`, `k`) or "tuple" (field `tuples`).
   """
   if cfg.sampler == "pk":
-    return functools.partial(samplers.pk_batch, p=cfg.p, k=cfg.k), cfg.p * cfg.k
+    return functools.partial(samplers.pk_batch, p=cfg.p, k=cfg.k, replace=cfg.pk_replacement), cfg.p * cfg.k
   if cfg.sampler == "tuple":
     return functools.partial(samplers.tuple_batch, n=cfg.tuples), 3 * cfg.tuples
   raise ValueError(f"data.sampler: expected 'pk' or 'tuple', got {cfg.sampler!r}.")

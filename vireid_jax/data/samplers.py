@@ -36,18 +36,22 @@ class ModalityIndex:
     return cls(np.asarray(both), records, (int(np.sum(modality == VISIBLE)), int(np.sum(modality == INFRARED))))
 
 
-def batches_per_epoch(index: ModalityIndex, images_per_modality: int) -> int:
-  """The AGW code family's epoch: ceil(max(#visible, #infrared) / images of one modality per batch)."""
-  return math.ceil(max(index.counts) / images_per_modality)
+def batches_per_epoch(index: ModalityIndex, images_per_modality: int, rule: str = "ceil") -> int:
+  """Batches in an epoch: enough to show max(#visible, #infrared) images of one modality,
+  rounded up ("ceil"), or N // n + 1 as the AGW and HcTri IdentitySampler counts them
+  ("floor_plus_one": one more when n divides N)."""
+  n = max(index.counts)
+  return n // images_per_modality + 1 if rule == "floor_plus_one" else math.ceil(n / images_per_modality)
 
 
-def _pick(rng: np.random.Generator, pool: np.ndarray, k: int) -> np.ndarray:
-  """k distinct records of `pool` when it has enough, else with replacement."""
-  return rng.choice(pool, size=k, replace=len(pool) < k)
+def _pick(rng: np.random.Generator, pool: np.ndarray, k: int, replace: bool) -> np.ndarray:
+  """k records of `pool`: distinct when it has enough (unless `replace`), else with replacement."""
+  return rng.choice(pool, size=k, replace=replace or len(pool) < k)
 
 
-def pk_batch(index: ModalityIndex, batch: int, *, p: int, k: int, seed: int) -> np.ndarray:
-  """P identities (distinct within the batch), K visible and K infrared images of each.
+def pk_batch(index: ModalityIndex, batch: int, *, p: int, k: int, seed: int, replace: bool = False) -> np.ndarray:
+  """P identities (distinct within the batch), K visible and K infrared images of each, drawn
+  with replacement if `replace` (the AGW code's np.random.choice(pool, K)).
 
   Returns int64 [2, P*K]: row m holds modality m's images, identity-major (K per identity), in
   the same identity order in both rows.
@@ -56,22 +60,25 @@ def pk_batch(index: ModalityIndex, batch: int, *, p: int, k: int, seed: int) -> 
     raise ValueError(f"P = {p} identities per batch, but only {len(index.classes)} classes have both modalities.")
   rng = np.random.default_rng([seed, batch])
   identities = rng.choice(index.classes, size=p, replace=False)
-  return np.stack([np.concatenate([_pick(rng, index.records[m][int(y)], k) for y in identities])
+  return np.stack([np.concatenate([_pick(rng, index.records[m][int(y)], k, replace) for y in identities])
                    for m in (VISIBLE, INFRARED)])
 
 
 def tuple_batch(index: ModalityIndex, batch: int, *, n: int, seed: int) -> np.ndarray:
-  """EAT tuples: N anchor pairs with a positive and a negative per modality.
+  """EAT tuples (EAT Sec. 4.3): N anchor pairs with a positive and a negative per modality.
 
-  For tuple i of identity y_i: a visible and an infrared anchor of y_i, for each modality a
-  positive of y_i that is not that modality's anchor image (the anchor itself only if y_i has a
-  single image there), and a negative of another identity. Returns int64 [2, 3N] ordered
-  (tuple, role) with roles (anchor, positive, negative): row 0 visible, row 1 infrared.
+  The N visible anchors are drawn from all visible training images ("N anchor sample pairs from
+  the entire training set", so an identity is drawn in proportion to its images, as the LCCRF
+  code does); for tuple i of identity y_i: that visible anchor and an infrared anchor of y_i, for
+  each modality a positive of y_i that is not that modality's anchor image (the anchor itself only
+  if y_i has a single image there), and a negative of another identity. Returns int64 [2, 3N]
+  ordered (tuple, role) with roles (anchor, positive, negative): row 0 visible, row 1 infrared.
   """
   if len(index.classes) < 2:
     raise ValueError("The tuple sampler needs at least two classes for negatives.")
   rng = np.random.default_rng([seed, batch])
-  identities = rng.choice(index.classes, size=n, replace=n > len(index.classes))
+  counts = np.array([len(index.records[VISIBLE][int(y)]) for y in index.classes])
+  identities = index.classes[rng.choice(len(counts), size=n, p=counts / counts.sum())]
   out = np.empty((2, n, 3), np.int64)
   for i, y in enumerate(identities):
     for m in (VISIBLE, INFRARED):

@@ -24,6 +24,7 @@ from vireid_jax import errors
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 MEAN_COLOUR = np.round(IMAGENET_MEAN * 255.0).astype(np.uint8)
+GRAY = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601 luma weights (PIL's "L" conversion)
 
 
 def decode(encoded: bytes, where: str = "image") -> np.ndarray:
@@ -35,11 +36,15 @@ def decode(encoded: bytes, where: str = "image") -> np.ndarray:
     raise errors.UserError(f"{where}: cannot decode image ({e}); expected a JPEG, PNG or BMP file.") from e
 
 
-def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
-  """Bilinear resize of uint8 [h, w, 3] to [height, width, 3] (torchvision's default)."""
+INTERPOLATIONS = {"bilinear": Image.BILINEAR, "lanczos": Image.LANCZOS}
+
+
+def resize(image: np.ndarray, height: int, width: int, interpolation: str = "bilinear") -> np.ndarray:
+  """Resize of uint8 [h, w, 3] to [height, width, 3] with PIL: "bilinear" (torchvision's Resize
+  default) or "lanczos" (PIL's ANTIALIAS, as the AGW and HcTri code pre-resize)."""
   if image.shape[:2] == (height, width):
     return image
-  return np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR))
+  return np.asarray(Image.fromarray(image).resize((width, height), INTERPOLATIONS[interpolation]))
 
 
 def pad_crop(image: np.ndarray, pad: int, rng: np.random.Generator) -> np.ndarray:
@@ -57,7 +62,7 @@ def channel_augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
   choice = rng.integers(4)
   if choice < 3:
     return np.repeat(image[..., choice:choice + 1], 3, axis=-1)
-  gray = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+  gray = image.astype(np.float32) @ GRAY
   return np.repeat((gray + 0.5).astype(np.uint8)[..., None], 3, axis=-1)
 
 
@@ -84,7 +89,7 @@ def random_erase(image: np.ndarray, rng: np.random.Generator, *, area: tuple[flo
 
 def train_transform(image: np.ndarray, modality: int, rng: np.random.Generator, cfg: Any) -> np.ndarray:
   """The training chain on uint8 [h, w, 3]; returns uint8 [cfg.height, cfg.width, 3]."""
-  image = resize(image, cfg.height, cfg.width)
+  image = resize(image, cfg.height, cfg.width, cfg.interpolation)
   if modality == 0 and rng.uniform() < cfg.channel_aug_prob:
     image = channel_augment(image, rng)
   image = pad_crop(image, cfg.pad, rng)
@@ -97,4 +102,4 @@ def train_transform(image: np.ndarray, modality: int, rng: np.random.Generator, 
 
 def eval_transform(image: np.ndarray, cfg: Any) -> np.ndarray:
   """Resize only."""
-  return resize(image, cfg.height, cfg.width)
+  return resize(image, cfg.height, cfg.width, cfg.interpolation)

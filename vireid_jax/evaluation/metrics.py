@@ -23,6 +23,7 @@ import numpy as np
 PROTOCOLS = ("sysu", "regdb")
 DISTANCES = ("euclidean", "sqeuclidean", "cosine")
 _CHUNK_BYTES = 1 << 28  # bound on one query block's working set (~32 bytes per query x gallery entry)
+_COUNT_MAX = 32  # up to this many true matches per query, ranks are counted rather than sorted
 _HIDDEN = np.uint64(0xFFFFFFFF) << np.uint64(32)  # high word of a hidden image's key
 
 
@@ -63,10 +64,11 @@ def ranking_metrics(distmat: np.ndarray, query_ids: np.ndarray, gallery_ids: np.
   # the best-ranked image of every identity is one reduceat over contiguous columns.
   by_id = np.argsort(gallery_ids, kind="stable")
   id_starts = np.unique(gallery_ids[by_id], return_index=True)[1]
+  most = int(np.diff(np.append(id_starts, g)).max(initial=1))  # true matches of a query, at most
 
   # Query blocks bounded in memory, scored on all cores (NumPy releases the GIL in sort and ufuncs).
   workers = os.cpu_count() or 1
-  block = max(1, min(_CHUNK_BYTES // (32 * max(g, 1)), -(-q // workers)))
+  block = max(1, min(_CHUNK_BYTES // ((32 + min(most, _COUNT_MAX)) * max(g, 1)), -(-q // workers)))
   score = functools.partial(_score_block, distmat=distmat, query_ids=query_ids, gallery_ids=gallery_ids,
                             query_cams=query_cams, gallery_cams=gallery_cams, protocol=protocol,
                             max_rank=max_rank, by_id=by_id, id_starts=id_starts)
@@ -95,30 +97,49 @@ def top_k(distmat: np.ndarray, query_cams: np.ndarray, gallery_cams: np.ndarray,
 
 def _score_block(rows_slice: slice, *, distmat, query_ids, gallery_ids, query_cams, gallery_cams, protocol,
                  max_rank, by_id, id_starts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """CMC hit counts [max_rank], AP [valid] and INP [valid] of one block of queries."""
+  """CMC hit counts [max_rank], AP [valid] and INP [valid] of one block of queries.
+
+  Only the true matches' ranks matter, and a query's true matches are one contiguous run of the
+  identity-grouped columns (see `_match_ranks`).
+  """
   query_ids = query_ids[rows_slice]
   keys = _rank_keys(distmat[rows_slice][:, by_id], by_id, _hidden(query_cams[rows_slice], gallery_cams[by_id], protocol))
-  sorted_keys = np.sort(keys, axis=1)
-  sorted_match = (np.take(gallery_ids, _low_words(sorted_keys)) == query_ids[:, None]) & (sorted_keys < _HIDDEN)
-  # Only true matches matter for AP and mINP: their rows and 0-based ranks, ascending per row.
-  rows, ranks = np.nonzero(sorted_match)
-  num_rel = np.bincount(rows, minlength=len(query_ids))
-  starts = np.cumsum(num_rel) - num_rel
-  nth = np.arange(len(rows)) - starts[rows]  # 0-based index of each match within its query
+  ids = gallery_ids[by_id][id_starts]
+  group = np.searchsorted(ids, query_ids)
+  present = (group < len(ids)) & (ids[np.minimum(group, len(ids) - 1)] == query_ids)
+  ends = np.append(id_starts[1:], keys.shape[1])
+  start = np.where(present, id_starts[np.minimum(group, len(ids) - 1)], 0)
+  size = np.where(present, ends[np.minimum(group, len(ids) - 1)] - start, 0)
+  cols = start[:, None] + np.arange(max(int(size.max(initial=0)), 1))[None, :]
+  true_keys = np.take_along_axis(keys, np.minimum(cols, keys.shape[1] - 1), axis=1)
+  true_keys = np.sort(np.where(cols < (start + size)[:, None], true_keys, _HIDDEN), axis=1)  # hidden: no match
+  is_match = true_keys < _HIDDEN
+  num_rel = is_match.sum(axis=1)
   valid = num_rel > 0
-  num_rel, starts = num_rel[valid], starts[valid]
-  ap = np.bincount(rows, (nth + 1) / (ranks + 1), minlength=len(query_ids))[valid] / num_rel
-  inp = num_rel / (ranks[starts + num_rel - 1] + 1)
-  first_rank = ranks[starts]
+  keys, true_keys, is_match, num_rel = keys[valid], true_keys[valid], is_match[valid], num_rel[valid]
+  ranks = _match_ranks(keys, true_keys)
+  nth = np.arange(1, true_keys.shape[1] + 1)[None, :]
+  ap = np.where(is_match, nth / (ranks + 1), 0.0).sum(axis=1) / num_rel
+  inp = num_rel / (np.take_along_axis(ranks, num_rel[:, None] - 1, axis=1)[:, 0] + 1)
+  first_rank = ranks[:, 0]
   if protocol == "sysu":
     # Identities ranked before the true one: those with an image that precedes the first true
     # match (columns are grouped by identity, so a running count gives each group's total).
-    true_key = sorted_keys[np.flatnonzero(valid), first_rank]
-    before = np.cumsum(keys[valid] < true_key[:, None], axis=1, dtype=np.int32)
-    per_id = np.diff(before[:, np.append(id_starts[1:], keys.shape[1]) - 1], axis=1, prepend=0)
+    before = np.cumsum(keys < true_keys[:, :1], axis=1, dtype=np.int32)
+    per_id = np.diff(before[:, ends - 1], axis=1, prepend=0)
     first_rank = (per_id > 0).sum(axis=1)
   cmc = (first_rank[:, None] < np.arange(1, max_rank + 1)[None, :]).sum(axis=0)
   return cmc, ap, inp
+
+
+def _match_ranks(keys: np.ndarray, true_keys: np.ndarray) -> np.ndarray:
+  """0-based ranks [q, m] of each row's true-match keys (ascending) among its `keys` [q, G]: the
+  count of smaller keys. With a few matches per query (single- and multi-shot SYSU-MM01, RegDB)
+  counting beats sorting every row; with many, the rows are sorted and searched."""
+  if true_keys.shape[1] <= _COUNT_MAX:
+    return np.stack([np.count_nonzero(keys < true_keys[:, j:j + 1], axis=1) for j in range(true_keys.shape[1])], 1)
+  sorted_keys = np.sort(keys, axis=1)
+  return np.stack([np.searchsorted(row, t) for row, t in zip(sorted_keys, true_keys)]).reshape(true_keys.shape)
 
 
 def _rank_keys(distmat: np.ndarray, index: np.ndarray, hidden: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -129,10 +150,13 @@ def _rank_keys(distmat: np.ndarray, index: np.ndarray, hidden: tuple[np.ndarray,
   mono = bits >> 31  # negative floats: flip every bit; others: flip the sign bit
   mono |= np.int32(-(1 << 31))
   mono ^= bits
-  keys = mono.view(np.uint32).astype(np.uint64)
-  keys <<= np.uint64(32)
-  keys |= index.astype(np.uint64)
-  keys[np.ix_(*hidden)] |= _HIDDEN
+  rows, cols = hidden
+  mono[rows[:, None], cols[None, :]] = -1  # hidden: the largest high word (all ones)
+  keys = np.empty(distmat.shape, np.uint64)
+  words = keys.view(np.uint32).reshape(distmat.shape + (2,))  # (low, high) words of each key
+  high, low = (1, 0) if sys.byteorder == "little" else (0, 1)
+  words[..., high] = mono.view(np.uint32)
+  words[..., low] = index.astype(np.uint32)
   return keys
 
 

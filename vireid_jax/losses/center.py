@@ -35,21 +35,25 @@ def cross_modality_center(features: jax.Array, labels: jax.Array, modality: jax.
 
 
 def cross_modality_dual_constraint(features: jax.Array, labels: jax.Array, modality: jax.Array,
-                                   margin: float = 0.3) -> jax.Array:
+                                   margin: float = 0.3, reduction: str = "sum") -> jax.Array:
   """DPAN + CMDC eq. 4: each (identity, modality) centre C_i's radius must stay `margin` below
   its distance to the nearest centre of another identity (either modality).
 
-  Per centre: [max_{p in P_i} ||p - C_i|| - min_{j: other identity} ||C_i - C_j|| + margin]_+,
-  mean over the centres. The paper writes no hinge (unbounded below); the hinge is applied as
-  decided on the design page. float32 scalar.
+  Per centre: [max_{p in P_i} ||p - C_i|| - min_{j: other identity} ||C_i - C_j|| + margin]_+;
+  `reduction="sum"` over the centres of the batch (eq. 4's sum over classes) or `"mean"`. The
+  paper writes no hinge (unbounded below); the hinge is applied as decided on the design page.
+  float32 scalar.
   """
+  if reduction not in ("sum", "mean"):
+    raise ValueError(f"reduction: expected 'sum' or 'mean', got {reduction!r}.")
   (features,) = f32(features)
   group = same(labels) & same(modality)
   centres = group_mean(features, group)
   radius = masked_max(jnp.broadcast_to(norm(features - centres)[None, :], group.shape), group)
   nearest = masked_min(euclidean(centres, centres), ~same(labels))
-  weight = per_group_weight(group)
-  return jnp.sum(weight * jax.nn.relu(radius - nearest + margin)) / jnp.sum(weight)
+  weight = per_group_weight(group)  # each centre counted once
+  total = jnp.sum(weight * jax.nn.relu(radius - nearest + margin))
+  return total / jnp.sum(weight) if reduction == "mean" else total
 
 
 def cross_modality_contrastive_center(features: jax.Array, labels: jax.Array, modality: jax.Array,

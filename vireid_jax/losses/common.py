@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 
 EPS = 1e-12  # squared-distance floor: sqrt stays differentiable at 0 (as the reference code's clamp)
+COSINE_EPS = 1e-16  # squared-norm floor of cosines: max(||x||, 1e-8), PyTorch's cosine eps
 
 
 def f32(*arrays: jax.Array) -> tuple[jax.Array, ...]:
@@ -23,9 +24,9 @@ def euclidean(x: jax.Array, y: jax.Array) -> jax.Array:
   return jnp.sqrt(jnp.maximum(sq, EPS))
 
 
-def norm(x: jax.Array, axis: int = -1) -> jax.Array:
-  """sqrt(max(||x||^2, 1e-12)) along `axis`."""
-  return jnp.sqrt(jnp.maximum(jnp.sum(x * x, axis), EPS))
+def norm(x: jax.Array, axis: int = -1, floor: float = EPS) -> jax.Array:
+  """sqrt(max(||x||^2, floor)) along `axis`: finite gradient at x = 0."""
+  return jnp.sqrt(jnp.maximum(jnp.sum(x * x, axis), floor))
 
 
 def same(a: jax.Array) -> jax.Array:
@@ -53,11 +54,6 @@ def masked_min(x: jax.Array, mask: jax.Array) -> jax.Array:
   return jnp.min(jnp.where(mask, x, jnp.inf), axis=-1)
 
 
-def safe_norm(x: jax.Array, axis: int = -1) -> jax.Array:
-  """max(||x||, 1e-8) (PyTorch's cosine eps), with a finite gradient at x = 0."""
-  return jnp.sqrt(jnp.maximum(jnp.sum(x * x, axis), 1e-16))
-
-
 def cosine(a: jax.Array, b: jax.Array) -> jax.Array:
   """Row-wise cosine similarity of [N, D] pairs."""
-  return jnp.sum(a * b, -1) / (safe_norm(a) * safe_norm(b))
+  return jnp.sum(a * b, -1) / (norm(a, floor=COSINE_EPS) * norm(b, floor=COSINE_EPS))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from vireid_jax.losses.common import euclidean, f32, group_mean, masked_max, masked_min, per_group_weight, same
+from vireid_jax.losses.common import euclidean, f32, group_mean, masked_max, masked_min, norm, per_group_weight, same
 
 
 def batch_hard_triplet(features: jax.Array, labels: jax.Array, margin: float = 0.3) -> jax.Array:
@@ -82,7 +82,7 @@ def hetero_center_triplet(features: jax.Array, labels: jax.Array, modality: jax.
   group = same(labels) & same(modality)
   centres = group_mean(features, group)  # row i: the centre of sample i's (identity, modality)
   other = group_mean(features, same(labels) & ~same(modality))
-  d_pos = jnp.sqrt(jnp.maximum(jnp.sum((centres - other) ** 2, 1), 1e-12))
+  d_pos = norm(centres - other)
   d_neg = masked_min(euclidean(centres, centres), ~same(labels))
   per_centre = jax.nn.relu(d_pos - d_neg + margin)
   weight = per_group_weight(group)  # each centre counted once

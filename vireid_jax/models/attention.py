@@ -6,11 +6,12 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from vireid_jax.models.conv import Conv
 from vireid_jax.models.resnet import batch_norm
 
 
-def _conv1x1(cin: int, cout: int, rngs: nnx.Rngs, dtype) -> nnx.Conv:
-  return nnx.Conv(cin, cout, (1, 1), dtype=dtype, rngs=rngs)
+def _conv1x1(cin: int, cout: int, rngs: nnx.Rngs) -> Conv:
+  return Conv(cin, cout, 1, use_bias=True, rngs=rngs)
 
 
 class NonLocal(nnx.Module):
@@ -24,13 +25,13 @@ class NonLocal(nnx.Module):
   paper's C/2 is the default here and `inner=1` reproduces the code.
   """
 
-  def __init__(self, channels: int, inner: int, *, kind: str = "dot", rngs: nnx.Rngs, dtype=jnp.float32):
+  def __init__(self, channels: int, inner: int, *, kind: str = "dot", rngs: nnx.Rngs):
     if kind not in ("dot", "gaussian"):
       raise ValueError(f"non_local kind: expected 'dot' or 'gaussian', got {kind!r}.")
     self.kind = kind
-    self.theta, self.phi, self.g = (_conv1x1(channels, inner, rngs, dtype) for _ in range(3))
-    self.w = _conv1x1(inner, channels, rngs, dtype)
-    self.w_bn = batch_norm(channels, rngs, dtype, zero_scale=True)
+    self.theta, self.phi, self.g = (_conv1x1(channels, inner, rngs) for _ in range(3))
+    self.w = _conv1x1(inner, channels, rngs)
+    self.w_bn = batch_norm(channels, rngs, zero_scale=True)
 
   def __call__(self, x: jax.Array) -> jax.Array:
     b, h, w, c = x.shape
@@ -46,15 +47,16 @@ class NonLocal(nnx.Module):
 class PositionAttention(nnx.Module):
   """Position attention module (Fu et al., DANet, CVPR 2019), as DPAN + CMDC inserts it.
 
-  Query and key 1x1 convs to C/8, value 1x1 conv to C; attention = softmax over positions of
-  query_i . key_j; out_i = sum_j attention_ij value_j; returns gamma * out + x with the learned
-  scalar gamma initialised to 0 (identity at initialisation). [B, H, W, C] -> same.
+  Query and key 1x1 convs to C / `reduction` (8 in Fu et al.; DPAN's text writes C), value 1x1
+  conv to C; attention = softmax over positions of query_i . key_j; out_i = sum_j attention_ij
+  value_j; returns gamma * out + x with the learned scalar gamma initialised to 0 (identity at
+  initialisation). [B, H, W, C] -> same.
   """
 
-  def __init__(self, channels: int, *, rngs: nnx.Rngs, dtype=jnp.float32):
-    self.query = _conv1x1(channels, max(channels // 8, 1), rngs, dtype)
-    self.key = _conv1x1(channels, max(channels // 8, 1), rngs, dtype)
-    self.value = _conv1x1(channels, channels, rngs, dtype)
+  def __init__(self, channels: int, *, reduction: int = 8, rngs: nnx.Rngs):
+    self.query = _conv1x1(channels, max(channels // reduction, 1), rngs)
+    self.key = _conv1x1(channels, max(channels // reduction, 1), rngs)
+    self.value = _conv1x1(channels, channels, rngs)
     self.gamma = nnx.Param(jnp.zeros((), jnp.float32))
 
   def __call__(self, x: jax.Array) -> jax.Array:

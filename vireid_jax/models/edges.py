@@ -13,13 +13,15 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from vireid_jax.data.transforms import GRAY
+from vireid_jax.models.conv import Conv
+
 SOBEL = np.stack([
     [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],  # 0 degrees (vertical edges)
     [[0, 1, 2], [-1, 0, 1], [-2, -1, 0]],  # 45 degrees
     [[1, 2, 1], [0, 0, 0], [-1, -2, -1]],  # 90 degrees (horizontal edges)
     [[2, 1, 0], [1, 0, -1], [0, -1, -2]],  # 135 degrees
 ]).astype(np.float32)
-GRAY = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def edge_maps(images: jax.Array, height: int, width: int, channels: int) -> jax.Array:
@@ -44,27 +46,31 @@ VGG_TORCH_INDICES = ((5, 7), (10, 12, 14), (17, 19, 21), (24, 26, 28))
 
 
 class VGGFeatures(nnx.Module):
-  """VGG-16 blocks 2-5 (Simonyan and Zisserman, ICLR 2015) on a 64-channel map.
+  """VGG-16 blocks 2-5 (Simonyan and Zisserman, ICLR 2015) on a 64-channel map: MSO's phi_1..phi_4.
 
-  Each block: 3x3 convs with ReLU, then 2x2 max-pool before the next block. Returns the four
-  blocks' outputs (before their pool). Frozen: the PEF loss stops gradients to its parameters
-  and the optimiser never updates them. `in_channels` other than 64 (tiny test models) changes
-  the first conv, which ImageNet weights then cannot fill.
+  Each block: 3x3 convs with ReLU, then its 2x2 max-pool (torchvision `features[5:10]`,
+  `[10:17]`, `[17:24]`, `[24:31]`); returns the four blocks' outputs after their pools, as the
+  MSO code compares them. Frozen: the PEF loss stops gradients to its parameters and the
+  optimiser never updates them. `in_channels` other than 64 (tiny models) changes the first conv,
+  `width` scales every block's channels and `blocks` keeps the first 1..4 blocks (CPU-sized
+  synthetic runs: each block halves the map); ImageNet weights fill in_channels=64, width=1.
   """
 
-  def __init__(self, *, in_channels: int = 64, rngs: nnx.Rngs, dtype=jnp.float32):
-    blocks = ((in_channels,) + VGG_BLOCKS[0][1:],) + VGG_BLOCKS[1:]
+  def __init__(self, *, in_channels: int = 64, width: float = 1.0, blocks: int = 4, rngs: nnx.Rngs):
+    blocks = [[max(1, int(c * width)) for c in channels] for channels in VGG_BLOCKS[:blocks]]
+    blocks[0][0] = in_channels
+    for previous, block in zip(blocks, blocks[1:]):
+      block[0] = previous[-1]
     self.blocks = nnx.List([
-        nnx.List([nnx.Conv(cin, cout, (3, 3), padding=((1, 1), (1, 1)), dtype=dtype, rngs=rngs)
+        nnx.List([Conv(cin, cout, 3, padding=1, use_bias=True, rngs=rngs)
                   for cin, cout in zip(channels[:-1], channels[1:])])
         for channels in blocks])
 
   def __call__(self, x: jax.Array) -> list[jax.Array]:
     outputs = []
-    for i, block in enumerate(self.blocks):
-      if i:
-        x = nnx.max_pool(x, (2, 2), strides=(2, 2))
+    for block in self.blocks:
       for conv in block:
         x = nnx.relu(conv(x))
+      x = nnx.max_pool(x, (2, 2), strides=(2, 2))
       outputs.append(x)
     return outputs

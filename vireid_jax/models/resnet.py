@@ -1,8 +1,8 @@
 """ResNet-50 pieces (He et al., CVPR 2016) in the torchvision layout, NHWC, Flax NNX.
 
 Stride on the 3x3 conv (torchvision's "ResNet v1.5"), explicit symmetric padding for the 7x7
-conv and the max-pool (not "SAME"), BatchNorm momentum 0.1 in PyTorch terms, so torchvision
-weights give torchvision's numbers. Stage 0 is the stem (conv1, bn1, ReLU, max-pool); stages
+conv and the max-pool (not "SAME"), BatchNorm with PyTorch's numerics (`batch_norm.BatchNorm`),
+so torchvision weights give torchvision's numbers. Stage 0 is the stem (conv1, bn1, ReLU, max-pool); stages
 1..4 are layer1..layer4; the last stage's stride is configurable (1 for every method here).
 """
 
@@ -11,31 +11,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
+from vireid_jax.models.batch_norm import BatchNorm
+from vireid_jax.models.conv import Conv
+
 EXPANSION = 4
-BN_MOMENTUM = 0.9  # PyTorch's momentum 0.1
 KAIMING = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")  # torchvision's conv init
 
 
-def conv(cin: int, cout: int, kernel: int, stride: int, rngs: nnx.Rngs, dtype) -> nnx.Conv:
-  pad = kernel // 2
-  return nnx.Conv(cin, cout, (kernel, kernel), (stride, stride), padding=((pad, pad), (pad, pad)),
-                  use_bias=False, kernel_init=KAIMING, dtype=dtype, rngs=rngs)
+def conv(cin: int, cout: int, kernel: int, stride: int, rngs: nnx.Rngs) -> Conv:
+  return Conv(cin, cout, kernel, stride=stride, padding=kernel // 2, kernel_init=KAIMING, rngs=rngs)
 
 
-def batch_norm(features: int, rngs: nnx.Rngs, dtype, zero_scale: bool = False) -> nnx.BatchNorm:
-  return nnx.BatchNorm(features, momentum=BN_MOMENTUM, epsilon=1e-5, dtype=dtype, rngs=rngs,
-                       scale_init=nnx.initializers.zeros if zero_scale else nnx.initializers.ones)
+def batch_norm(features: int, rngs: nnx.Rngs, zero_scale: bool = False) -> BatchNorm:
+  return BatchNorm(features, rngs=rngs, scale_init=nnx.initializers.zeros if zero_scale else nnx.initializers.ones)
 
 
 class Stem(nnx.Module):
   """Stage 0: 7x7/2 conv, BN, ReLU, 3x3/2 max-pool; [B, H, W, 3] -> [B, H/4, W/4, width]."""
 
-  def __init__(self, width: int, *, rngs: nnx.Rngs, dtype=jnp.float32):
-    self.conv1 = conv(3, width, 7, 2, rngs, dtype)
-    self.bn1 = batch_norm(width, rngs, dtype)
+  def __init__(self, width: int, *, rngs: nnx.Rngs):
+    self.conv1 = conv(3, width, 7, 2, rngs)
+    self.bn1 = batch_norm(width, rngs)
 
   def __call__(self, x: jax.Array) -> jax.Array:
     x = nnx.relu(self.bn1(self.conv1(x)))
@@ -45,14 +43,14 @@ class Stem(nnx.Module):
 class Bottleneck(nnx.Module):
   """1x1 -> 3x3 (stride) -> 1x1 (x4 channels), projection shortcut when the shape changes."""
 
-  def __init__(self, cin: int, width: int, stride: int, *, rngs: nnx.Rngs, dtype=jnp.float32):
-    self.conv1, self.bn1 = conv(cin, width, 1, 1, rngs, dtype), batch_norm(width, rngs, dtype)
-    self.conv2, self.bn2 = conv(width, width, 3, stride, rngs, dtype), batch_norm(width, rngs, dtype)
-    self.conv3 = conv(width, width * EXPANSION, 1, 1, rngs, dtype)
-    self.bn3 = batch_norm(width * EXPANSION, rngs, dtype)
+  def __init__(self, cin: int, width: int, stride: int, *, rngs: nnx.Rngs):
+    self.conv1, self.bn1 = conv(cin, width, 1, 1, rngs), batch_norm(width, rngs)
+    self.conv2, self.bn2 = conv(width, width, 3, stride, rngs), batch_norm(width, rngs)
+    self.conv3 = conv(width, width * EXPANSION, 1, 1, rngs)
+    self.bn3 = batch_norm(width * EXPANSION, rngs)
     if stride != 1 or cin != width * EXPANSION:
-      self.downsample_conv = conv(cin, width * EXPANSION, 1, stride, rngs, dtype)
-      self.downsample_bn = batch_norm(width * EXPANSION, rngs, dtype)
+      self.downsample_conv = conv(cin, width * EXPANSION, 1, stride, rngs)
+      self.downsample_bn = batch_norm(width * EXPANSION, rngs)
     else:
       self.downsample_conv = self.downsample_bn = None
 
@@ -64,10 +62,10 @@ class Bottleneck(nnx.Module):
     return nnx.relu(y + shortcut)
 
 
-def stage_blocks(cin: int, width: int, blocks: int, stride: int, rngs: nnx.Rngs, dtype) -> nnx.List:
+def stage_blocks(cin: int, width: int, blocks: int, stride: int, rngs: nnx.Rngs) -> nnx.List:
   """One stage (layerN) as a list of bottlenecks; the first one carries the stride."""
   return nnx.List([Bottleneck(cin if i == 0 else width * EXPANSION, width, stride if i == 0 else 1,
-                              rngs=rngs, dtype=dtype) for i in range(blocks)])
+                              rngs=rngs) for i in range(blocks)])
 
 
 def feature_map_size(size: int, last_stride: int) -> int:

@@ -26,6 +26,42 @@ from vireid_jax.models.resnet import EXPANSION, Stem, stage_blocks, stage_shapes
 
 NUM_STAGES = 5  # stem + layer1..layer4
 DTYPES = ("float32", "bfloat16", "float16")
+# What the backbone returns before any head: name -> kind ("vector" = [B, D] feature, "map" = NHWC).
+BACKBONE_OUTPUTS = {"stage0": "map", "stage1": "map", "feature_map": "map", "pooled": "vector", "modality": "index"}
+
+
+def outputs(cfg: Any) -> dict[str, str]:
+  """Every output of the model that `cfg` builds: name -> kind."""
+  out = dict(BACKBONE_OUTPUTS)
+  for name in heads.HEADS:
+    if name in cfg.heads:
+      out.update(heads.HEADS[name].OUTPUTS)
+  return out
+
+
+def providers() -> dict[str, str]:
+  """Output name -> the registered head that provides it."""
+  return {output: name for name, head in heads.HEADS.items() for output in head.OUTPUTS}
+
+
+def _check_heads(cfg: Any) -> list[str]:
+  unknown = sorted(set(cfg.heads) - set(heads.HEADS))
+  if unknown:
+    return [f"model.heads: unknown heads {unknown}; registered: {sorted(heads.HEADS)}."]
+  problems, available = [], dict(BACKBONE_OUTPUTS)
+  for name, head in heads.HEADS.items():
+    if name not in cfg.heads:
+      continue
+    settings, field = cfg.heads[name], f"model.heads.{name}"
+    problems += heads.HEADS.check_block(name, settings, field) or head.check(settings, field)
+    for needed in head.INPUTS:
+      if needed not in available:
+        problems.append(f"model.heads.{name} reads {needed!r}: add model.heads.{providers()[needed]}.")
+    available.update(head.OUTPUTS)
+  vectors = [o for o, kind in available.items() if kind == "vector"]
+  if cfg.test_feature not in vectors:
+    problems.append(f"model.test_feature: expected one of this model's [B, D] features {vectors}, got {cfg.test_feature!r}.")
+  return problems
 
 
 def check(cfg: Any) -> list[str]:
@@ -46,20 +82,18 @@ def check(cfg: Any) -> list[str]:
   elif cfg.position_attention and cfg.split == 0:
     problems.append("model.position_attention: the module follows the modality-specific stages; it needs "
                     "model.split >= 1.")
-  if cfg.non_local_inner != "half" and not (isinstance(cfg.non_local_inner, int) and cfg.non_local_inner >= 1):
-    problems.append(f"model.non_local_inner: expected 'half' or a positive integer, got {cfg.non_local_inner!r}.")
+  if not (cfg.non_local_inner == "half" or str(cfg.non_local_inner).isdigit() and int(cfg.non_local_inner) >= 1):
+    problems.append(f"model.non_local_inner: expected 'half' or a positive number of channels, got "
+                    f"{cfg.non_local_inner!r}.")
+  if not (isinstance(cfg.attention_reduction, int) and cfg.attention_reduction >= 1):
+    problems.append(f"model.attention_reduction: expected a positive integer, got {cfg.attention_reduction!r}.")
   if cfg.non_local_kind not in ("dot", "gaussian"):
     problems.append(f"model.non_local_kind: expected 'dot' or 'gaussian', got {cfg.non_local_kind!r}.")
   if cfg.pooling not in ("gem", "avg"):
     problems.append(f"model.pooling: expected 'gem' or 'avg', got {cfg.pooling!r}.")
-  if not (isinstance(cfg.parts, int) and cfg.parts >= 0):
-    problems.append(f"model.parts: expected 0 (no part strips) or more, got {cfg.parts!r}.")
-  features = ("bn", "pooled", "parts") if cfg.parts else ("bn", "pooled")
-  if cfg.test_feature not in features:
-    problems.append(f"model.test_feature: expected one of {features} for this model, got {cfg.test_feature!r}.")
   if cfg.dtype not in DTYPES:
     problems.append(f"model.dtype: expected one of {DTYPES}, got {cfg.dtype!r}.")
-  return problems
+  return problems + _check_heads(cfg)
 
 
 def merge_modalities(x: jax.Array) -> jax.Array:
@@ -71,12 +105,12 @@ class Stage(nnx.Module):
   """One of layer1..layer4, with non-local blocks after the listed block indices."""
 
   def __init__(self, cin: int, width: int, blocks: int, stride: int, non_local_after: tuple[int, ...],
-               non_local_inner: int | str, non_local_kind: str, *, rngs: nnx.Rngs, dtype):
-    self.blocks = stage_blocks(cin, width, blocks, stride, rngs, dtype)
+               non_local_inner: int | str, non_local_kind: str, *, rngs: nnx.Rngs):
+    self.blocks = stage_blocks(cin, width, blocks, stride, rngs)
     channels = width * EXPANSION
     inner = channels // 2 if non_local_inner == "half" else int(non_local_inner)
     self.non_local_after = tuple(non_local_after)
-    self.non_local = nnx.List([NonLocal(channels, inner, kind=non_local_kind, rngs=rngs, dtype=dtype)
+    self.non_local = nnx.List([NonLocal(channels, inner, kind=non_local_kind, rngs=rngs)
                                for _ in self.non_local_after])
 
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -92,47 +126,40 @@ class TwoStreamReID(nnx.Module):
 
   Outputs (B images; C the final channels; D = C):
     stage0 [B, H/4, W/4, width], stage1 [B, H/4, W/4, 4 width]: after stages 0 and 1;
-    feature_map [B, h, w, C]; pooled [B, D] (GeM or average); bn [B, D] (BNNeck); logits [B, K];
-    with parts: part_features [B, p, d], part_logits [p, B, K], parts [B, p*d];
-    with modality classifiers: visible_logits, infrared_logits [B, K];
-    with centers: centers [K, D] (learned class centres);
-    modality [B] int32 (the modality of each output row).
+    feature_map [B, h, w, C]; pooled [B, D] (GeM or average);
+    modality [B] int32 (the modality of each output row);
+    and the outputs of the heads in `model.heads` (see `heads.HEADS`), e.g. bn [B, D] (BNNeck),
+    logits [B, K], part_features [B, p, d], part_logits [p, B, K], parts [B, p*d],
+    visible_logits, infrared_logits [B, K], centers [K, D].
   """
 
   def __init__(self, cfg: Any, num_classes: int, *, rngs: nnx.Rngs):
-    dtype = jnp.dtype(cfg.dtype)
     split = cfg.split
     shapes = stage_shapes(cfg.width, cfg.blocks, cfg.last_stride)
     non_local = {stage: tuple(b for s, b in cfg.non_local if s == stage) for stage in range(1, NUM_STAGES)}
 
     def make(stage: int) -> nnx.Module:
       if stage == 0:
-        return Stem(cfg.width, rngs=rngs, dtype=dtype)
-      return Stage(*shapes[stage - 1], non_local[stage], cfg.non_local_inner, cfg.non_local_kind,
-                   rngs=rngs, dtype=dtype)
+        return Stem(cfg.width, rngs=rngs)
+      return Stage(*shapes[stage - 1], non_local[stage], cfg.non_local_inner, cfg.non_local_kind, rngs=rngs)
 
     self.split = split
     self.specific = nnx.List([nnx.List([make(i) for i in range(split)]) for _ in range(2)])
     self.shared = nnx.List([make(i) for i in range(split, NUM_STAGES)])
     if cfg.position_attention:
       channels = cfg.width if split == 1 else shapes[split - 2][1] * EXPANSION
-      self.attention = nnx.List([PositionAttention(channels, rngs=rngs, dtype=dtype) for _ in range(2)])
+      self.attention = nnx.List([PositionAttention(channels, reduction=cfg.attention_reduction, rngs=rngs)
+                                 for _ in range(2)])
     else:
       self.attention = None
 
     dim = shapes[-1][1] * EXPANSION
     self.pool = heads.GeM(cfg.gem_p, learnable=cfg.gem_learnable, eps=cfg.gem_eps) if cfg.pooling == "gem" else None
-    self.bnneck = heads.BNNeck(dim, rngs=rngs)
-    self.classifier = heads.classifier(dim, num_classes, rngs)
-    self.parts = (heads.PartHead(dim, cfg.parts, cfg.part_dim, num_classes, cfg.gem_p, cfg.gem_eps, rngs=rngs)
-                  if cfg.parts else None)
-    if cfg.modality_classifiers:
-      self.modality_classifiers = nnx.List([heads.classifier(dim, num_classes, rngs) for _ in range(2)])
-    else:
-      self.modality_classifiers = None
-    self.centers = nnx.Param(jax.random.normal(rngs.params(), (num_classes, dim))) if cfg.centers else None
+    self.head_order = tuple(name for name in heads.HEADS if name in cfg.heads)
+    self.heads = nnx.Dict({name: heads.HEADS[name](cfg.heads[name], dim, num_classes, rngs=rngs)
+                           for name in self.head_order})
     self.test_feature = cfg.test_feature
-    self.dtype = dtype
+    self.dtype = jnp.dtype(cfg.dtype)  # compute dtype: the images are normalised to it, every layer follows
 
   def _specific(self, x: jax.Array, modality: int, taps: dict[str, list]) -> jax.Array:
     for i, stage in enumerate(self.specific[modality]):
@@ -163,17 +190,9 @@ class TwoStreamReID(nnx.Module):
         taps[f"stage{i}"].append(x)
     out = {k: v[0] for k, v in taps.items()}
     pooled = self.pool(x) if self.pool is not None else heads.average_pool(x)
-    bn = self.bnneck(pooled)
-    out.update(feature_map=x, pooled=pooled, bn=bn, logits=self.classifier(bn), modality=modalities)
-    if self.parts is not None:
-      part_features, part_logits = self.parts(x)
-      out.update(part_features=part_features, part_logits=part_logits,
-                 parts=part_features.reshape(part_features.shape[0], -1))
-    if self.modality_classifiers is not None:
-      out["visible_logits"] = self.modality_classifiers[0](bn)
-      out["infrared_logits"] = self.modality_classifiers[1](bn)
-    if self.centers is not None:
-      out["centers"] = self.centers[...]
+    out.update(feature_map=x, pooled=pooled, modality=modalities)
+    for name in self.head_order:
+      out.update(self.heads[name](out))
     return out
 
   def embed(self, images: jax.Array, modality: int) -> jax.Array:

@@ -1,0 +1,90 @@
+"""Every method config is its provenance table: the values its docstring claims are the values it
+runs with, every value names its source, and the README quotes the papers' numbers the configs hold."""
+
+import importlib
+import os
+import re
+
+import pytest
+
+import configs
+from configs import common
+from vireid_jax import train
+
+METHODS = configs.methods()
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+
+
+def module(method):
+  return importlib.import_module(f"configs.{method}")
+
+
+def variant_rows(method):
+  """(config arg, rows) pairs: the paper rows on SYSU-MM01 and each variant's rows."""
+  m = module(method)
+  pairs = [(None, m.ROWS)]
+  if hasattr(m, "REGDB"):
+    pairs.append(("regdb", m.REGDB))
+  if hasattr(m, "REFERENCE"):
+    pairs += [("reference", m.REFERENCE["sysu"]), ("regdb,reference", m.REFERENCE["regdb"])]
+  if hasattr(m, "SYNTHETIC"):
+    pairs.append(("synthetic", m.SYNTHETIC))
+  return pairs
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_the_config_runs_with_the_values_its_table_claims(method):
+  for arg, rows in variant_rows(method):
+    cfg = module(method).get_config(arg)
+    fields = [r for r in rows if r.field]
+    assert len(fields) >= 10 or arg
+    for row in fields:
+      assert common.get(cfg, row.field) == row.value, (arg, row.parameter, row.field)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_the_docstring_table_is_rendered_from_the_rows(method):
+  doc = module(method).__doc__
+  for _, rows in variant_rows(method):
+    assert common.table(rows, "").strip() in doc  # the rows, in order, as rendered
+    for row in rows:
+      assert row.parameter in doc and (not row.field or f"`{row.field} = {row.value!r}`" in doc)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_value_names_its_source(method):
+  for _, rows in variant_rows(method):
+    for row in rows:
+      assert row.paper.strip(), row.parameter
+      if row.paper.startswith(("silent", "–")):  # the paper says nothing: the code or our reason must
+        assert row.code != "–" or row.note, row.parameter
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_the_paper_config_is_complete_but_for_data_and_weights(method):
+  cfg = module(method).get_config()
+  cfg.data.require_manual_dir = False
+  cfg.model.require_pretrained = False
+  train.check(cfg)  # every field valid, every term's needs met
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_the_readme_quotes_the_papers_numbers(method):
+  text = open(README).read().split("## Methods", 1)[1].split("\n## ", 1)[0]
+  row = next(line for line in text.splitlines() if f"`configs/{method}.py`" in line)
+  cells = [c.strip() for c in row.strip("|").split("|")][3:]
+  expected = [module(method).RESULTS.get(k) for k in ("sysu_all", "sysu_indoor", "regdb_v2t", "regdb_t2v")]
+  assert len(cells) == 4
+  for cell, result in zip(cells, expected):
+    assert cell == (f"{result.cell()} ({result.table})" if result else "–")
+  assert all(re.fullmatch(r"\d+\.\d+", x) for r in expected if r for x in (r.r1, r.mAP, r.mINP) if x)
+
+
+def test_variants_combine_and_refuse_unknown_arguments():
+  cfg = module("hctri").get_config("regdb,test")
+  assert cfg.data.dataset == "regdb" and cfg.train.steps == 3 and cfg.data.k == 2
+  assert cfg.loss.terms.part_hetero_center.weight == 2.0  # the paper's RegDB lambda survives the CPU shrink
+  with pytest.raises(ValueError, match=r"config arg 'sysu,regdb': two dataset variants \('sysu', 'regdb'\)"):
+    module("agw").get_config("sysu,regdb")
+  with pytest.raises(ValueError, match=r"config arg 'tpu': unknown variant 'tpu'; .*size: synthetic or test"):
+    module("agw").get_config("tpu")
