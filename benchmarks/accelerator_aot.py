@@ -37,7 +37,7 @@ _CLASSES = 395  # SYSU-MM01's training identities
 
 # High-bandwidth memory per device (a TPU core on v2/v3, a chip from v4 on), bytes.
 HBM = {"TPU v2": 8 << 30, "TPU v3": 16 << 30, "TPU v4": 32 << 30, "TPU v5 lite": 16 << 30, "TPU v5e": 16 << 30,
-       "TPU v5": 95 << 30, "TPU v5p": 95 << 30, "TPU v6 lite": 32 << 30, "TPU v6e": 32 << 30}
+       "TPU v5": 95 << 30, "TPU v6 lite": 32 << 30, "TPU v6e": 32 << 30}
 
 
 def abstract(tree, shardings):

@@ -82,7 +82,8 @@ def wrt(features, labels):
 
 
 def training_step(classes: int = 395, channels_last: bool = False):
-  """(model, step(visible, infrared, labels)) for SGD 0.1 (Nesterov, momentum 0.9, wd 5e-4)."""
+  """(model, step(visible, infrared, labels)) for SGD at 0.01 (AGW's first warm-up epoch; Nesterov,
+  momentum 0.9, wd 5e-4)."""
   model = AGW(classes)
   if channels_last:
     model = model.to(memory_format=torch.channels_last)

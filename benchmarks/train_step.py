@@ -4,8 +4,9 @@ AGW step against PyTorch.
   python -m benchmarks.train_step [--batch_per_modality=4] [--steps=3] [--methods=agw,eat,...]
   python -m benchmarks.train_step --vs_torch [--rounds=3] [--batch_per_modality=4]
 
-For each method's paper config (288x144, full ResNet-50, random weights, a CPU-sized batch of
-`batch_per_modality` images per modality) and for a bare single-stream ResNet-50 forward+backward
+For each method's paper config (full ResNet-50, random weights, a CPU-sized batch of
+`batch_per_modality` images per modality, every method at 288x144 so that the per-image costs
+compare, including DANet and EAT whose papers train at 384x128) and for a bare single-stream ResNet-50 forward+backward
 (global average pool, a mean-square loss) on the same number of images: compile time, FLOPs per
 image (XLA cost analysis), images/s and peak memory of the compiled step; then the ratio of each
 method's time per image to the bare backbone's. The baseline includes the same optimiser update
@@ -109,7 +110,7 @@ def _best(fn, steps: int) -> float:
 
 
 def _time_jax(n: int) -> dict[str, float]:
-  """Our AGW train step (4 + 4 images) and embed path (32 images), seconds per call."""
+  """Our AGW train step (n + n images) and embed path (32 images), seconds per call."""
   cfg = configs_agw()
   step, (state, batch), _ = method_step("agw", n, cfg)
   step = jax.jit(step, donate_argnums=0)

@@ -91,7 +91,6 @@ RESULTS = {  # all-search and indoor single-shot SYSU-MM01, RegDB visible-to-the
 
 def get_config(arg: str | None = None):
   cfg = common.base_config("cmdc", common.loss_config(identity=1.0, dual_constraint=1.0))
-  cfg.model.heads = common.heads(bnneck={}, classifier={})
   return common.variants(common.apply(cfg, ROWS), arg, synthetic=SYNTHETIC)
 
 

@@ -10,7 +10,7 @@ import pytest
 from flax import nnx
 
 from configs import agw, common
-from vireid_jax import models, objective, optim, train
+from vireid_jax import objective, optim, train
 from vireid_jax.models import heads, merge_modalities
 
 BUILT_IN = sorted(objective.TERMS)
@@ -85,12 +85,12 @@ def without_need(name):
   """(config lacking one of the term's declared needs, the field the check must name) pairs."""
   term = objective.TERMS[name]
   cases = []
-  from_heads = [o for o in term.outputs if o in models.providers()]  # the backbone's are always there
+  from_heads = [o for o in term.outputs if any(o in h.OUTPUTS for h in heads.HEADS.values())]  # backbone's: always there
   if from_heads:
     kept = {h: s for h, s in EVERY_HEAD.items() if not set(from_heads) & set(heads.HEADS[h].OUTPUTS)}
     cfg = tiny_config([name], term.sampler or "pk")
     cfg.model.heads = common.heads(**kept)
-    cases.append((cfg, f"loss.terms.{name} reads the model output"))
+    cases.append((cfg, f"loss.terms.{name} reads the model output {from_heads[0]!r}: add model.heads."))
   if term.sampler:
     cases.append((tiny_config([name], "tuple" if term.sampler == "pk" else "pk"),
                   f"loss.terms.{name} needs data.sampler='{term.sampler}'"))
@@ -124,6 +124,14 @@ def test_declared_needs_are_checked_by_name(name):
   for cfg, field in cases:
     problems = objective.check(cfg)
     assert any(p.startswith(field) for p in problems), (field, problems)
+
+
+def test_an_output_that_nothing_provides_is_named(monkeypatch):
+  monkeypatch.setitem(objective.TERMS, "reads_gaze", objective.Term(lambda b, s: 0.0, outputs=("gaze",)))
+  cfg = tiny_config(["identity"])
+  cfg.loss.terms.reads_gaze = objective.settings("reads_gaze")
+  assert objective.check(cfg) == ["loss.terms.reads_gaze reads the model output 'gaze': no backbone stage or "
+                                  "registered head provides it."]
 
 
 def test_unknown_terms_and_all_zero_weights_are_named():

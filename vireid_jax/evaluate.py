@@ -57,7 +57,7 @@ def check(cfg: Any) -> list[str]:
           protocols.load_rand_perm_cam(os.path.expanduser(cfg.rand_perm_cam))
         except ValueError as e:
           problems.append(f"eval.rand_perm_cam: {e}")
-      if cfg.trials > 10:
+      if isinstance(cfg.trials, int) and cfg.trials > 10:
         problems.append(f"eval.trials: rand_perm_cam holds 10 trials; got {cfg.trials!r}.")
   if not (isinstance(cfg.trials, int) and cfg.trials >= 1):
     problems.append(f"eval.trials: expected a positive number of gallery samplings, got {cfg.trials!r}.")

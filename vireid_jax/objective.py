@@ -9,7 +9,7 @@ of 0 switches a term off (ablations are weights). `check(config)` validates ever
 the model and data config before anything is traced and names the field and the expected value;
 `total_loss` is the weighted sum. The trainer knows nothing about any term.
 
-Adding a term, in the file of its loss (or in a user's own module):
+Adding a term, here (the library's terms) or in a user's own module:
 
   objective.TERMS.register("my_term", objective.Term(fn=my_term_fn, settings=dict(margin=0.3)))
 
@@ -98,7 +98,6 @@ def check(config: Any) -> list[str]:
     return [f"loss.terms: unknown terms {unknown}; registered: {sorted(TERMS)}."]
   problems = []
   outputs = models.outputs(config.model)
-  providers = models.providers()
   for name, s in terms.items():
     term, field = TERMS[name], f"loss.terms.{name}"
     if not (isinstance(s.get("weight"), (int, float)) and s.weight >= 0):
@@ -120,7 +119,7 @@ def check(config: Any) -> list[str]:
                         f"got {s.feature!r}.")
     for needed in term.outputs:
       if needed not in outputs:
-        problems.append(f"{field} reads the model output {needed!r}: add model.heads.{providers[needed]}.")
+        problems.append(f"{field} reads the model output {needed!r}: {models.provider_hint(needed)}.")
     if term.sampler and config.data.sampler != term.sampler:
       problems.append(f"{field} needs data.sampler={term.sampler!r} (its batch layout), got {config.data.sampler!r}.")
     if term.check:
@@ -179,7 +178,7 @@ def _identity(b: Inputs, s: Any) -> jax.Array:
 def _wrt(b: Inputs, s: Any) -> jax.Array:
   f = b.out[s.feature].astype(jnp.float32)
   if s.normalize:
-    f = f / jnp.linalg.norm(f, axis=-1, keepdims=True).clip(1e-12)
+    f = f / losses.common.norm(f)[:, None]
   return losses.weighted_regularized_triplet(f, b.labels, variant=s.variant)
 
 

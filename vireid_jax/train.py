@@ -340,8 +340,9 @@ def _without_weights(config: Any) -> Any:
 
 def restore(config: Any, workdir: str, checkpoint: str | None = None) -> tuple[Program, TrainState, int]:
   """The trained state of `checkpoint` (a step directory, e.g. DIR/checkpoints/5200) or of the
-  latest checkpoint in `workdir/checkpoints`, on the default device, for inference; with neither,
-  the model of `model.init_from` (an authors' checkpoint) as step 0."""
+  newest intact checkpoint in `workdir/checkpoints` (damaged ones are skipped with a warning), on
+  the default device, for inference; where `workdir` has no checkpoints directory, the model of
+  `model.init_from` (an authors' checkpoint) as step 0."""
   directory = os.path.dirname(os.path.abspath(checkpoint)) if checkpoint else os.path.join(workdir, "checkpoints")
   if checkpoint is None and config.model.init_from and not os.path.isdir(directory):
     config = _without_weights(config)

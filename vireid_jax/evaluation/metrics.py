@@ -22,7 +22,7 @@ import numpy as np
 
 PROTOCOLS = ("sysu", "regdb")
 DISTANCES = ("euclidean", "sqeuclidean", "cosine")
-_CHUNK_BYTES = 1 << 28  # bound on one query block's working set (~32 bytes per query x gallery entry)
+_CHUNK_BYTES = 1 << 28  # bound on one query block's working set (32 + matches bytes per query x gallery entry)
 _COUNT_MAX = 32  # up to this many true matches per query, ranks are counted rather than sorted
 _HIDDEN = np.uint64(0xFFFFFFFF) << np.uint64(32)  # high word of a hidden image's key
 

@@ -13,7 +13,7 @@ def perceptual_edge_loss(stem_features: jax.Array, edge_maps: jax.Array, feature
   """MSO (Gao et al., ACM MM 2021) eqs. 2-3: sum over the feature net's blocks of the mean
   squared difference between its outputs on the stem features and on the edge maps.
 
-  stem_features, edge_maps [B, h, w, C] (every image of the batch, both modalities);
+  stem_features, edge_maps [B, h, w, C] (the images of one modality: MSO sums the loss per modality);
   `feature_net(x) -> list of block outputs` (e.g. `models.edges.VGGFeatures`). The net is frozen:
   its parameters pass through stop_gradient, and so do the edge maps, so gradients reach only the
   stem. float32 scalar.

@@ -6,7 +6,7 @@ from flax import nnx
 
 from vireid_jax import errors
 from vireid_jax.models.heads import HEADS
-from vireid_jax.models.two_stream import TwoStreamReID, check, merge_modalities, outputs, providers
+from vireid_jax.models.two_stream import TwoStreamReID, check, merge_modalities, outputs, provider_hint
 
 
 def build_model(cfg: Any, num_classes: int) -> TwoStreamReID:
@@ -17,4 +17,4 @@ def build_model(cfg: Any, num_classes: int) -> TwoStreamReID:
   return TwoStreamReID(cfg, num_classes, rngs=nnx.Rngs(params=cfg.seed))
 
 
-__all__ = ["build_model", "check", "HEADS", "merge_modalities", "outputs", "providers", "TwoStreamReID"]
+__all__ = ["build_model", "check", "HEADS", "merge_modalities", "outputs", "provider_hint", "TwoStreamReID"]

@@ -1,12 +1,16 @@
-"""torchvision ResNet-50 / VGG-16 state dicts -> parameters of our NNX modules.
+"""PyTorch state dicts -> parameters of our NNX modules: torchvision's ImageNet ResNet-50 and
+VGG-16, and the two-stream models trained by the AGW and HcTri authors' code (`model.init_from`).
 
-Inputs: a `.pth` (read through torch when it is installed), or `.safetensors` / `.npz` holding
-the same tensor names (no torch needed). Every tensor the model needs must be present with its
-torchvision shape; anything missing, mis-shaped or unexpected is an error that names each one.
-Only the ImageNet classifiers (`fc.*`, `classifier.*`), VGG-16's first block (the PEF net starts
-at block 2) and BatchNorm's `num_batches_tracked` counters are deliberately left out.
+Inputs: `.pth` / `.pt` / `.t` (read through torch with `weights_only=True` when it is installed),
+or `.safetensors` / `.npz` holding the same tensor names (no torch needed); a checkpoint may hold
+the state dict under `net` / `state_dict` and carry DataParallel's `module.` prefixes. Every
+tensor the model needs must be present with its PyTorch shape; anything missing, mis-shaped or
+unexpected is an error that names each one. Deliberately left out: the ImageNet classifiers
+(`fc.*`, `classifier.*`), the VGG-16 layers the PEF net does not use, and BatchNorm's
+`num_batches_tracked` counters.
 
   python -m vireid_jax.models.convert --src resnet50-0676ba61.pth --dst resnet50.npz
+  python -m vireid_jax.models.convert --src sysu_agw_p4_n8_lr_0.1_seed_0_best.t --dst sysu_agw.npz
 """
 
 from __future__ import annotations

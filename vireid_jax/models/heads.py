@@ -27,7 +27,7 @@ def gem(x: jax.Array, p: jax.Array | float, eps: float) -> jax.Array:
 
 
 class GeM(nnx.Module):
-  """GeM with a fixed or learnable exponent p (AGW: p = 3, learnable)."""
+  """GeM with a fixed or learnable exponent p (the released AGW, HcTri, EAT, MSO code: p = 3, fixed)."""
 
   def __init__(self, p: float = 3.0, *, learnable: bool = True, eps: float = 1e-6):
     self.p = nnx.Param(jnp.asarray(p, jnp.float32)) if learnable else p
@@ -174,7 +174,7 @@ class ModalityClassifiers(Head):
 
 @register("centers")
 class Centers(Head):
-  """Learned class centres (Wen et al., ECCV 2016; CMDC eq. 3): centers [classes, D] ~ N(0, 1)."""
+  """Learned class centres for the `center` term (Wen et al., ECCV 2016): centers [classes, D] ~ N(0, 1)."""
 
   OUTPUTS = {"centers": "centers"}
 

@@ -39,9 +39,10 @@ def outputs(cfg: Any) -> dict[str, str]:
   return out
 
 
-def providers() -> dict[str, str]:
-  """Output name -> the registered head that provides it."""
-  return {output: name for name, head in heads.HEADS.items() for output in head.OUTPUTS}
+def provider_hint(output: str) -> str:
+  """How a config gets the model output `output`: the registered head that provides it, if any."""
+  name = next((n for n, head in heads.HEADS.items() if output in head.OUTPUTS), None)
+  return f"add model.heads.{name}" if name else "no backbone stage or registered head provides it"
 
 
 def _check_heads(cfg: Any) -> list[str]:
@@ -56,7 +57,7 @@ def _check_heads(cfg: Any) -> list[str]:
     problems += heads.HEADS.check_block(name, settings, field) or head.check(settings, field)
     for needed in head.INPUTS:
       if needed not in available:
-        problems.append(f"model.heads.{name} reads {needed!r}: add model.heads.{providers()[needed]}.")
+        problems.append(f"model.heads.{name} reads {needed!r}: {provider_hint(needed)}.")
     available.update(head.OUTPUTS)
   vectors = [o for o, kind in available.items() if kind == "vector"]
   if cfg.test_feature not in vectors:
