@@ -163,11 +163,16 @@ def _rows(b: Inputs, s: Any) -> np.ndarray:
   return rows[(rows // 2) % 3 == 0] if s.anchors_only else rows
 
 
-def _check_anchors(s: Any, config: Any) -> list[str]:
-  if s.anchors_only and config.data.sampler != "tuple":
-    return [f"anchors_only: the anchors are the EAT tuple sampler's; needs data.sampler='tuple', got "
-            f"{config.data.sampler!r}."]
-  return []
+def _check_anchors(name: str) -> Callable[[Any, Any], list[str]]:
+  """The check of a term with an `anchors_only` setting: the anchors are the tuple sampler's."""
+
+  def check(s: Any, config: Any) -> list[str]:
+    if s.anchors_only and config.data.sampler != "tuple":
+      return [f"loss.terms.{name}.anchors_only: the anchors are the EAT tuple sampler's; needs "
+              f"data.sampler='tuple', got {config.data.sampler!r}."]
+    return []
+
+  return check
 
 
 def _identity(b: Inputs, s: Any) -> jax.Array:
@@ -237,7 +242,7 @@ def _check_vgg16(s: Any, config: Any) -> list[str]:
 
 TERMS.register("identity", Term(
     _identity, settings=dict(label_smoothing=0.0, anchors_only=False), outputs=("logits",),
-    check=lambda s, config: [f"loss.terms.identity.{p}" for p in _check_anchors(s, config)]))
+    check=_check_anchors("identity")))
 TERMS.register("part_identity", Term(  # HcTri: the sum over parts of each part classifier's identity loss
     lambda b, s: sum(losses.identity_loss(logits, b.labels, s.label_smoothing) for logits in b.out["part_logits"]),
     settings=dict(label_smoothing=0.0), outputs=("part_logits",)))
@@ -288,4 +293,4 @@ TERMS.register("distillation", Term(
     feature_kind="map", sampler="tuple"))
 TERMS.register("compactness", Term(
     _compactness, settings=dict(feature="feature_map", anchors_only=False), feature_kind="map",
-    check=lambda s, config: [f"loss.terms.compactness.{p}" for p in _check_anchors(s, config)]))
+    check=_check_anchors("compactness")))

@@ -65,8 +65,9 @@ def _check_train(cfg: Any) -> list[str]:
   return problems
 
 
-def _check_combinations(config: Any) -> list[str]:
-  """Problems that involve fields of several blocks, or the weights a run starts from."""
+def _check_combinations(config: Any, eval_valid: bool) -> list[str]:
+  """Problems that involve fields of several blocks, or the weights a run starts from
+  (`eval_valid`: the eval block has no problems of its own)."""
   problems = []
   if config.model.require_pretrained and not (config.model.pretrained or config.model.init_from):
     problems.append("model.pretrained: this config reproduces a paper and needs ImageNet ResNet-50 weights "
@@ -83,7 +84,7 @@ def _check_combinations(config: Any) -> list[str]:
       problems.append(f"data.augment.height: {config.data.augment.height} px gives a feature map of {rows} rows, which "
                       f"does not split into model.heads.parts.strips={strips} strips; choose a height that does "
                       "(288 -> 18 rows with last stride 1).")
-  if config.train.keep_best and not evaluate.check(config.eval):
+  if config.train.keep_best and eval_valid:
     names = evaluate.metric_names(config.eval)
     if config.train.best_metric not in names:
       problems.append(f"train.best_metric: expected one of the metrics this eval config reports ({', '.join(names[:6])}, "
@@ -94,9 +95,10 @@ def _check_combinations(config: Any) -> list[str]:
 def check(config: Any) -> None:
   """Raises one UserError listing every problem of `config`: field values, the dataset folder and
   required weights, and combinations of fields. Cheap: runs before any slow work."""
+  eval_problems = evaluate.check(config.eval)
   problems = (datasets.check(config.data) + models.check(config.model) + optim.check(config.optimizer)
-              + evaluate.check(config.eval) + objective.check(config) + _check_train(config.train)
-              + _check_combinations(config))
+              + eval_problems + objective.check(config) + _check_train(config.train)
+              + _check_combinations(config, eval_valid=not eval_problems))
   if problems:
     raise errors.problems_error("the config", problems)
 
