@@ -15,10 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Renders the synthetic SYSU-MM01 tree, trains HcTri on it from scratch (a few minutes on 2 CPU
-# cores), evaluates with the SYSU protocol and prints the table (also in workdir/hctri/results.json).
+# Renders the synthetic SYSU-MM01 tree, trains AGW on it from scratch (a few minutes on 2 CPU
+# cores), evaluates with the SYSU protocol and prints the table (also in workdir/agw/results.json).
 demo: $(STAMP)
-	$(BIN)/python -m vireid_jax.main --config=configs/hctri.py:synthetic --workdir=workdir/hctri \
+	$(BIN)/python -m vireid_jax.main --config=configs/agw.py:synthetic --workdir=workdir/agw \
 	    --config.data.data_dir=workdir/data
 
 test: $(STAMP)

@@ -16,6 +16,7 @@ def data_config(**overrides) -> ml_collections.ConfigDict:
       dataset="sysu_mm01",        # "sysu_mm01" | "regdb"
       manual_dir="",              # the raw folder; empty = the synthetic dataset
       require_manual_dir=True,    # paper configs refuse to train on the synthetic stand-in
+      synthetic_identities=100,   # size of the synthetic SYSU-MM01 tree (60% train, 10% val, 30% test)
       data_dir="~/tensorflow_datasets",
       builder_config="default",   # SYSU: "default" (train + val ids) | "train_only"
       trial=1,                    # RegDB split 1..10
@@ -221,15 +222,15 @@ def _shrink(cfg: ml_collections.ConfigDict, size: str) -> None:
   cfg.train.update(epochs=10, steps=0, log_every=20, checkpoint_every=100, eval_every=0)
   cfg.eval.update(trials=2, batch_size=32, shots=[1])
   if size == "synthetic":
-    # From random weights on CPU (measured on hctri:synthetic, 20 epochs, ~2 min on 2 cores:
-    # all-search mAP 26.9 vs 8.5 untrained and 7.4 for random features): width 16, 8 x 4
-    # batches, Adam, grayscale/channel augmentation of visible images, no random erasing (too
-    # coarse at 96x48); SGD 0.1 collapses HcTri's part features from random weights.
+    # From random weights on CPU: width 16, 8 x 4 batches, Adam, grayscale/channel augmentation
+    # of visible images, no random erasing (too coarse at 96x48). What each method reaches is
+    # recorded by benchmarks.synthetic_learning (README, Training).
     cfg.data.update(p=8, k=4, tuples=8)
     cfg.data.augment.update(channel_aug_prob=0.5, erasing_prob=0.0)
     cfg.model.width = 16
     cfg.optimizer.update(name="adam", lr=1e-3, backbone_lr_mult=1.0, decay_at=(15, 19))
     cfg.train.update(epochs=20, log_every=50, checkpoint_every=200, eval_every=130)
+    cfg.eval.trials = 10  # the protocol's ten gallery samplings: a steadier mean on 30 test identities
   else:
     cfg.train.update(steps=3, log_every=1, checkpoint_every=2)
     cfg.eval.update(trials=1, modes=cfg.eval.modes[:1])

@@ -6,7 +6,7 @@ mutual learning (eqs. 4-5); total loss eq. 6: L_id + lambda_1 L_cc + lambda_2 L_
   python -m vireid_jax.main --config=configs/danet.py --workdir=runs/danet \
       --config.data.manual_dir=/data/SYSU-MM01 --config.model.pretrained=resnet50.npz
   python -m vireid_jax.regdb_trials --config=configs/danet.py:regdb --config.data.manual_dir=/data/RegDB ...
-  python -m vireid_jax.main --config=configs/danet.py:synthetic      # CPU, about 5 minutes on 2 cores
+  python -m vireid_jax.main --config=configs/danet.py:synthetic      # CPU (README, Training: result and time)
 
 Expected (Table 1, SYSU-MM01 single-shot): all-search R1 66.89, mAP 64.69; indoor R1 73.21, mAP
 78.11 (multi-shot all 72.53 / 59.53, indoor 80.30 / 72.15). RegDB (Table 2): visible-to-infrared R1

@@ -8,7 +8,7 @@ loss on the anchors (eq. 20); total loss eq. 21.
   python -m vireid_jax.main --config=configs/eat.py --workdir=runs/eat \
       --config.data.manual_dir=/data/SYSU-MM01 --config.model.pretrained=resnet50.npz
   python -m vireid_jax.regdb_trials --config=configs/eat.py:regdb --config.data.manual_dir=/data/RegDB ...
-  python -m vireid_jax.main --config=configs/eat.py:synthetic      # CPU, about 5 minutes on 2 cores
+  python -m vireid_jax.main --config=configs/eat.py:synthetic      # CPU (README, Training: result and time)
 
 Expected (Table 2, SYSU-MM01 single-shot): all-search R1 43.23, mAP 43.09; indoor R1 50.07, mAP
 58.88. RegDB (Table 3): visible-to-thermal R1 79.27, mAP 77.69; thermal-to-visible 80.97 / 79.92.
@@ -79,7 +79,8 @@ ROWS = (
     Row("compactness C weight", "loss.terms.compactness.weight", 1.0, "eq. 19: L_EAT + C", f"{CODE}: absent"),
     Row("compactness on the anchors", "loss.terms.compactness.anchors_only", True, "eq. 18: V_a of both modalities"),
     Row("compactness descriptors", "loss.terms.compactness.feature", "feature_map", "eq. 18: 'the local deep "
-        "descriptor f(.)' (undefined)", note="design decision: the final map's positions, averaged (DESIGN.md)"),
+        "descriptor f(.)' (undefined)", note="our choice: the final map's positions, averaged (a cosine of scalars is undefined; a sum would "
+        "outweigh the other terms)"),
     Row("CMKD weight", "loss.terms.distillation.weight", 1.0, "eq. 21"),
     Row("CMKD features", "loss.terms.distillation.feature", "stage1", "1: 'at the end of the unique feature "
         "extraction stage'", f"{CODE} main.py: layer1 output"),
@@ -91,8 +92,7 @@ ROWS = (
 SYNTHETIC = (
     Row(":synthetic: CMKD reduction", "loss.terms.distillation.reduction", "mean", "eq. 5 (sum)",
         f"{CODE} main.py: MSELoss (mean)", note="our choice for CPU: from random weights at width 16 the sum "
-        "over the stage-1 maps' elements outweighs every other term and the model does not learn (measured, 20 "
-        "epochs, all-search mAP 10.6 with the sum, 33.1 with the code's mean)"),
+        "over the stage-1 maps' elements outweighs every other term and the model hardly learns"),
 )
 RESULTS = {  # all-search and indoor single-shot SYSU-MM01, RegDB both directions
     "sysu_all": common.Result("Table 2", "43.23", "43.09"),

@@ -8,7 +8,7 @@ concatenated and on each part feature (eq. 9).
   python -m vireid_jax.main --config=configs/hctri.py --workdir=runs/hctri \
       --config.data.manual_dir=/data/SYSU-MM01 --config.model.pretrained=resnet50.npz
   python -m vireid_jax.regdb_trials --config=configs/hctri.py:regdb --config.data.manual_dir=/data/RegDB ...
-  python -m vireid_jax.main --config=configs/hctri.py:synthetic      # CPU (make demo), about 3 minutes
+  python -m vireid_jax.main --config=configs/hctri.py:synthetic      # CPU (README, Training: result and time)
 
 Expected (Table X, SYSU-MM01, 10 trials): all-search R1 61.68, mAP 57.51, mINP 39.54; indoor R1
 63.41, mAP 68.17, mINP 64.26. RegDB (Table IX, 10 trials): visible-to-thermal R1 91.05, mAP 83.28,
@@ -75,7 +75,7 @@ ROWS = (
     Row("margin rho", "loss.terms.hetero_center.margin", 0.3, f"{IMPL}: 'rho = 0.3 for all triplet losses'"),
     Row("per-part margin", "loss.terms.part_hetero_center.margin", 0.3, f"{IMPL} (as above)"),
     Row("centre reduction", "loss.terms.hetero_center.reduction", "mean", "eq. 5 sums the 2P centres",
-        "loss.py: MarginRankingLoss (mean)", note="design decision: lambda was tuned with the code's mean (DESIGN.md)"),
+        "loss.py: MarginRankingLoss (mean)", note="the code's mean: the paper's lambda values were tuned with it"),
     Row("per-part reduction", "loss.terms.part_hetero_center.reduction", "mean", "eq. 5 (sum)", "loss.py (mean)"),
 )
 REGDB = (

@@ -7,7 +7,7 @@ L_pef + L_id + L_wrt + L_cmcc.
   python -m vireid_jax.main --config=configs/mso.py --workdir=runs/mso \
       --config.data.manual_dir=/data/SYSU-MM01 --config.model.pretrained=resnet50.npz \
       --config.loss.terms.perceptual_edge.vgg16=vgg16.npz
-  python -m vireid_jax.main --config=configs/mso.py:synthetic      # CPU, about 5 minutes on 2 cores
+  python -m vireid_jax.main --config=configs/mso.py:synthetic      # CPU (README, Training: result and time)
 
 Expected (Table 1, SYSU-MM01): all-search single-shot R1 58.70, mAP 56.42 (mINP 42.04, Table 3),
 multi-shot 65.85 / 49.56; indoor single-shot 63.09 / 70.31, multi-shot 72.06 / 61.69. RegDB

@@ -20,10 +20,11 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from configs import common
 from data_builders.regdb.regdb_dataset_builder import Regdb
 from data_builders.sysu_mm01.sysu_mm01_dataset_builder import SysuMm01
 from tests.models import reference
-from vireid_jax import errors, train
+from vireid_jax import checkpointing, errors, train
 from vireid_jax.data import datasets
 from vireid_jax.models import convert
 
@@ -184,7 +185,7 @@ def files(hctri_run, data_dir, tmp_path_factory):
   (base / "page.json").write_bytes(HTML)
   gallery = base / "gallery"
   gallery.mkdir()
-  raw = datasets.synthetic_root(str(data_dir), "sysu_mm01")
+  raw = datasets.synthetic_root(str(data_dir), common.data_config())
   person = os.path.join(raw, "cam3", sorted(os.listdir(os.path.join(raw, "cam3")))[0])
   query = os.path.join(person, sorted(os.listdir(person))[0])
   shutil.copy(query, gallery / "day.jpg")
@@ -333,6 +334,36 @@ def test_every_checkpoint_damaged_is_an_error_naming_them(hctri_run, tmp_path):
   assert digest(workdir) == before  # never silently from step 0, nothing moved or rewritten
   with pytest.raises(errors.UserError, match=r"No intact checkpoint: .*checkpoints/2 is damaged"):
     train.restore(cfg, str(workdir), str(workdir / "checkpoints" / "2"))
+
+
+def test_a_bug_while_restoring_keeps_its_traceback_and_moves_nothing(hctri_run, tmp_path, monkeypatch):
+  """Only damaged files are damage: an unexpected error while restoring an intact checkpoint is
+  raised as it is (not a UserError, so `main` shows its traceback) and no checkpoint is set aside."""
+  cfg, run = hctri_run
+  workdir = tmp_path / "run"
+  shutil.copytree(run, workdir)
+  before = digest(workdir)
+
+  def broken_restore(self, step, abstract_state, iterator):
+    raise TypeError("a bug in restoring")
+
+  monkeypatch.setattr(checkpointing.Checkpointer, "restore", broken_restore)
+  with pytest.raises(TypeError, match="a bug in restoring"):
+    train.train_and_evaluate(cfg, str(workdir))
+  assert digest(workdir) == before and not (workdir / "damaged_checkpoints").exists()
+
+
+def test_damage_is_told_from_bugs_by_the_error():
+  """What TensorStore, Orbax and JSON raise for missing or truncated files (as the tests above
+  produce them) is damage; errors that say nothing about the files are not."""
+  orbax = Exception("Encountered error while reading array index: (slice(0, 3, 1),).")
+  orbax.__cause__ = ValueError('OUT_OF_RANGE: Error reading "a/0" in OCDBT database at local file "/ck/3/state/"')
+  for damage in (orbax, json.JSONDecodeError("Expecting value", "{", 1), FileNotFoundError("/ck/3/meta/metadata"),
+                 ValueError("DATA_LOSS: Error reading manifest")):
+    assert checkpointing.is_damage(damage), damage
+  for bug in (TypeError("unsupported operand"), KeyError("params"), ValueError("shapes (3,) and (4,) differ"),
+              Exception("Encountered error while reading array index")):
+    assert not checkpointing.is_damage(bug), bug
 
 
 def test_eval_reads_the_newest_intact_checkpoint_and_moves_nothing(hctri_run, tmp_path, caplog):

@@ -44,6 +44,9 @@ def test_the_config_runs_with_the_values_its_table_claims(method):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_the_docstring_table_is_rendered_from_the_rows(method):
+  """A guard, not evidence of paper fidelity: the docstring is rendered from the same rows the
+  config applies, so this fails only if a config stops rendering them (or edits its docstring by
+  hand). Fidelity rests on each row's citation, which a reader checks against the paper."""
   doc = module(method).__doc__
   for _, rows in variant_rows(method):
     assert common.table(rows, "").strip() in doc  # the rows, in order, as rendered

@@ -1,31 +1,31 @@
 """Every method's `:synthetic` config really learns: trained from random weights on the synthetic
-SYSU-MM01 tree, it must beat both chance and its own untrained model clearly (all-search mAP).
-About 3-6 minutes per method on 2 CPU cores; `make demo` trains `configs/hctri.py:synthetic`."""
+SYSU-MM01 tree (as `benchmarks.synthetic_learning` measures it), it must beat chance and its own
+untrained model clearly (all-search mAP); the demo's config must reach the README's bar.
+About 3-6 minutes per method on 2 CPU cores."""
 
-import importlib
-
-import numpy as np
 import pytest
 
 import configs
-from vireid_jax import evaluate, train
+from benchmarks import synthetic_learning
+
+DEMO = "agw"  # what `make demo` trains
+DEMO_MAP = 30.0  # the README's promise for `make demo`
+LEARNS = 2.0  # trained mAP over the larger of the untrained model's and random features'
+DEMO_LEARNS = 3.0
+MARGIN = 3.0  # points between the bar and the lowest recorded run (tests/test_recorded.py)
+
+
+def threshold(method: str, baseline: float) -> float:
+  """The all-search mAP `method:synthetic` must exceed, given chance/untrained mAP `baseline`."""
+  if method == DEMO:
+    return max(DEMO_MAP, DEMO_LEARNS * baseline)
+  return LEARNS * baseline
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", configs.methods())
-def test_synthetic_training_beats_chance_and_the_untrained_model(method, data_dir, tmp_path):
-  cfg = importlib.import_module(f"configs.{method}").get_config("synthetic")
-  cfg.data.data_dir = str(data_dir)
-  trained = train.train_and_evaluate(cfg, str(tmp_path))["modes"]["all_single"]["mean"]["mAP"]
-
-  data = train.load_data(cfg)
-  program, state = train.create(cfg, data.num_classes, data.steps_per_epoch)
-  features = train.split_features(cfg, program, state, data.sources["test"], data.test_cols)
-  untrained = evaluate.evaluate_features(features, data.test_cols, cfg.eval)["modes"]["all_single"]["mean"]["mAP"]
-  # Chance: features that carry no identity information, through the same protocol.
-  noise = np.random.default_rng(0).normal(size=(len(data.test_cols["identity"]), 64)).astype(np.float32)
-  chance = evaluate.evaluate_features(noise, data.test_cols, cfg.eval)["modes"]["all_single"]["mean"]["mAP"]
-  print(f"{method}: all-search mAP trained {trained:.2f}, untrained {untrained:.2f}, chance {chance:.2f}")
-
-  assert chance < 15.0 and untrained < 15.0  # the protocol is not trivially easy
-  assert trained > 2.0 * max(chance, untrained), (trained, untrained, chance)
+def test_synthetic_training_beats_chance_and_the_untrained_model(method, data_dir):
+  measured = synthetic_learning.measure(method, seed=0, data_dir=str(data_dir))
+  print(method, measured)
+  assert measured["random"] < 15.0 and measured["untrained"] < 15.0  # the protocol is not trivially easy
+  assert measured["trained"] > threshold(method, max(measured["random"], measured["untrained"])), measured

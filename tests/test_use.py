@@ -66,7 +66,7 @@ def folder(run, tmp_path):
   """A query (an infrared test image) and a gallery folder of visible test images."""
   cfg, _ = run
   cols = datasets.columns(datasets.sources(cfg.data)["test"])
-  raw = datasets.synthetic_root(cfg.data.data_dir, "sysu_mm01")
+  raw = datasets.synthetic_root(cfg.data.data_dir, cfg.data)
   infrared, visible = np.flatnonzero(cols["modality"] == 1), np.flatnonzero(cols["modality"] == 0)
   query = os.path.join(raw, cols["path"][infrared[0]])
   gallery = tmp_path / "gallery"

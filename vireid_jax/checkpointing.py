@@ -11,9 +11,13 @@ directory) is an error that names the differing arrays.
 
 from __future__ import annotations
 
+import json
 import logging as std_logging
 import os
+import re
 import shutil
+import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +32,21 @@ from orbax.checkpoint import checkpoint_managers as policies
 from vireid_jax import errors
 
 DAMAGED = "damaged_checkpoints"  # sibling of the checkpoints folder: where damaged steps are set aside
+# How TensorStore (under Orbax) reports a file that is truncated, missing or not what its index says.
+_ORBAX_READ = "_read_array_index_and_device_put"  # Orbax's coroutine that reads one array
+_STORAGE_ERROR = re.compile(r"(DATA_LOSS|OUT_OF_RANGE|NOT_FOUND|FAILED_PRECONDITION|INVALID_ARGUMENT): ")
+
+
+def is_damage(error: BaseException) -> bool:
+  """Whether `error`, raised while reading a checkpoint, says that its files are damaged (missing,
+  truncated, unreadable or not valid JSON), as opposed to a bug in restoring. Orbax wraps the
+  storage error, so the chain of causes is searched."""
+  while error is not None:
+    if isinstance(error, (OSError, json.JSONDecodeError, UnicodeDecodeError)) or (
+        isinstance(error, ValueError) and _STORAGE_ERROR.match(str(error))):
+      return True
+    error = error.__cause__ or error.__context__
+  return False
 
 
 def quiet_orbax_logs() -> None:
@@ -93,25 +112,22 @@ class Checkpointer:
     iterator restored in place; None when there is none. `abstract_state(meta)` gives the
     structure and shardings to restore into.
 
-    A checkpoint that cannot be read is damaged: skipped with a warning that names it and, with
+    A checkpoint whose files are damaged (`is_damage`) is skipped with a warning that names it and, with
     `set_aside_damaged` (a run that will write those steps again), moved to
     `../damaged_checkpoints/<step>` (kept, never deleted). UserError naming every damaged
-    checkpoint when none of `steps` is intact.
+    checkpoint when none of `steps` is intact. Any other error is raised as it is, moving nothing.
     """
     damaged = []
     for step in sorted(self.steps() if steps is None else steps, reverse=True):
       try:
         meta = self.meta(step)
-      except Exception as e:  # pylint: disable=broad-except  # Orbax, TensorStore and JSON fail differently
-        damaged.append(self._damaged(step, e))
-        continue
-      abstract = abstract_state(meta)
-      try:
+        abstract = abstract_state(meta)
         self.check_matches(step, abstract)
         state = self.restore(step, abstract, iterator)
-      except errors.UserError:
-        raise
       except Exception as e:  # pylint: disable=broad-except
+        if not is_damage(e):
+          raise  # a bug keeps its traceback; nothing is moved
+        _ignore_abandoned_reads()
         damaged.append(self._damaged(step, e))
         continue
       if damaged:
@@ -148,6 +164,24 @@ class Checkpointer:
   def close(self) -> None:
     self.manager.wait_until_finished()
     self.manager.close()
+
+
+def _ignore_abandoned_reads() -> None:
+  """When one array of a damaged checkpoint fails to read, Orbax abandons its reads of the other
+  arrays: coroutines that later, in TensorStore's threads, warn that they were never awaited or
+  raise when closed. Once a damaged checkpoint has been read, this process ignores exactly those
+  (its unraisable-exception hook and warning filters pass everything else on)."""
+  if getattr(sys.unraisablehook, "ignores_abandoned_reads", False):
+    return
+  default = sys.unraisablehook
+
+  def hook(unraisable):
+    if getattr(unraisable.object, "__qualname__", None) != _ORBAX_READ:
+      default(unraisable)
+
+  hook.ignores_abandoned_reads = True
+  sys.unraisablehook = hook
+  warnings.filterwarnings("ignore", message=f"coroutine '{_ORBAX_READ}' was never awaited", category=RuntimeWarning)
 
 
 def _shapes(tree: Any) -> dict[str, tuple[tuple[int, ...], str]]:

@@ -95,11 +95,15 @@ def extract_features(embed_fn: Callable[[np.ndarray, int], np.ndarray], source: 
   (jitted and sharded by the caller); batches are padded to `batch_size` so it compiles once.
   """
   out = []
-  for batch in pipeline.eval_batches(source, records, data_cfg, batch_size=batch_size):
-    feats = np.asarray(embed_fn(batch["image"], modality), np.float32)
-    if flip:
-      feats = 0.5 * (feats + np.asarray(embed_fn(batch["image"][:, :, ::-1], modality), np.float32))
-    out.append(feats[batch["mask"]])
+  batches = pipeline.eval_batches(source, records, data_cfg, batch_size=batch_size)
+  try:
+    for batch in batches:
+      feats = np.asarray(embed_fn(batch["image"], modality), np.float32)
+      if flip:
+        feats = 0.5 * (feats + np.asarray(embed_fn(batch["image"][:, :, ::-1], modality), np.float32))
+      out.append(feats[batch["mask"]])
+  finally:
+    batches.close()  # stops the workers and frees their shared memory, also on an error
   return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 

@@ -129,8 +129,9 @@ def load_weights(config: Any) -> Weights:
 
 def create(config: Any, num_classes: int, steps_per_epoch: int,
            weights: Weights | None = None) -> tuple[Program, TrainState]:
-  """Model (with the ImageNet weights of `load_weights`, if given), optimiser and the initial state."""
-  weights = weights or Weights(None, objective.frozen_networks(config))
+  """Model, optimiser and the initial state, starting from `weights` (default: `load_weights(config)`,
+  the files that `model.pretrained`, `model.init_from` and the loss terms name)."""
+  weights = load_weights(config) if weights is None else weights
   model = build_model(config.model, num_classes)
   if weights.init_from is not None:
     convert.load_two_stream(model, weights.init_from, f"model.init_from: {config.model.init_from}")
@@ -149,8 +150,9 @@ def create(config: Any, num_classes: int, steps_per_epoch: int,
   return Program(train_graph, eval_graph, {name: g for name, (g, _) in frozen.items()}, tx, config.loss, terms), state
 
 
-def train_step(program: Program, state: TrainState, batch: dict[str, jax.Array]) -> tuple[TrainState, dict]:
-  """One optimisation step on a batch of [2, n, ...] arrays (visible row, infrared row)."""
+def gradients(program: Program, state: TrainState, batch: dict[str, jax.Array]) -> tuple[jax.Array, dict, Any, Any]:
+  """(total loss, {term: loss}, the updated non-parameter state (BatchNorm statistics), gradients
+  of the total with respect to `state.params`) on a batch of [2, n, ...] arrays."""
   labels, modality = merge_modalities(batch["label"]), merge_modalities(batch["modality"])
   frozen = {name: nnx.merge(graph, state.frozen[name], copy=True) for name, graph in program.frozen_graphs.items()}
 
@@ -161,6 +163,12 @@ def train_step(program: Program, state: TrainState, batch: dict[str, jax.Array])
     return total, (terms, nnx.state(model, nnx.Not(nnx.Param)))
 
   (total, (terms, rest)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  return total, terms, rest, grads
+
+
+def train_step(program: Program, state: TrainState, batch: dict[str, jax.Array]) -> tuple[TrainState, dict]:
+  """One optimisation step on a batch of [2, n, ...] arrays (visible row, infrared row)."""
+  total, terms, rest, grads = gradients(program, state, batch)
   updates, opt_state = program.tx.update(grads, state.opt_state, state.params)
   bad = ~jnp.isfinite(jnp.stack([terms[name] for name in program.terms]))
   first = (state.first_bad_step < 0) & bad.any()
@@ -269,61 +277,64 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
   iterator = iter(dataset)
   ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.train.keep_checkpoints,
                                     keep_best=config.train.keep_best, best_metric=config.train.best_metric)
-  start_step, elapsed = 0, 0.0
-  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
-  restored = ckpt.restore_newest(lambda meta: abstract, iterator, set_aside_damaged=True)
-  if restored:
-    start_step, state, meta = restored
-    elapsed = meta["elapsed_seconds"]
-    logging.info("Resumed from step %d in %s", start_step, workdir)
-  if jax.process_index() == 0:  # what `search` and `--mode=eval` rebuild the model from
-    evaluate.write_json(json.loads(config.to_json()), os.path.join(workdir, "config.json"))
-
-  step_fn = jax.jit(functools.partial(train_step, program), donate_argnums=0)
-  batch_sharding = sharding.batch_sharding(mesh)
   writer = writers.MetricWriter(workdir)
-  images_per_step = 2 * per_modality
-  learning_rate = optim.schedule(config.optimizer, steps_per_epoch)
-  logging.info("Training %s: %d steps (%d per epoch), %d classes, %d devices", config.method, total_steps,
-               steps_per_epoch, num_classes, jax.device_count())
-  results: dict[str, Any] = {}
-  window, window_start, window_steps = None, time.perf_counter(), 0
-  for step in range(start_step, total_steps):
-    batch = sharding.global_batch(next(iterator), batch_sharding)
-    state, metrics = step_fn(state, batch)
-    window = metrics if window is None else jax.tree.map(jnp.add, window, metrics)
-    window_steps += 1
-    done = step + 1
-    if done % config.train.log_every == 0 or done == total_steps:
-      _check_finite(program, state)  # syncs once per interval
-      seconds = time.perf_counter() - window_start
-      elapsed += seconds
-      rate = window_steps / seconds
-      scalars = {k: float(v) / window_steps for k, v in window.items()}
-      scalars.update({"lr": float(learning_rate(step)), "steps_per_second": rate,
-                      "images_per_second": rate * images_per_step})
-      writer.write_scalars(done, scalars)
-      eta = (total_steps - done) / rate
-      logging.info("step %d/%d  loss %.4f  %.2f steps/s  %.1f img/s  elapsed %s  ETA %s", done, total_steps,
-                   scalars["loss/total"], rate, rate * images_per_step, _hms(elapsed), _hms(eta))
-      window, window_start, window_steps = None, time.perf_counter(), 0
-    evaluate_now = done == total_steps or (config.train.eval_every and done % config.train.eval_every == 0)
-    meta = {"elapsed_seconds": elapsed, "num_classes": num_classes}
-    if evaluate_now:
-      _check_finite(program, state)
-      eval_start = time.perf_counter()
+  try:
+    start_step, elapsed = 0, 0.0
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
+    restored = ckpt.restore_newest(lambda meta: abstract, iterator, set_aside_damaged=True)
+    if restored:
+      start_step, state, meta = restored
+      elapsed = meta["elapsed_seconds"]
+      logging.info("Resumed from step %d in %s", start_step, workdir)
+    if jax.process_index() == 0:  # what `search` and `--mode=eval` rebuild the model from
+      evaluate.write_json(json.loads(config.to_json()), os.path.join(workdir, "config.json"))
+
+    step_fn = jax.jit(functools.partial(train_step, program), donate_argnums=0)
+    batch_sharding = sharding.batch_sharding(mesh)
+    images_per_step = 2 * per_modality
+    learning_rate = optim.schedule(config.optimizer, steps_per_epoch)
+    logging.info("Training %s: %d steps (%d per epoch), %d classes, %d devices", config.method, total_steps,
+                 steps_per_epoch, num_classes, jax.device_count())
+    results: dict[str, Any] = {}
+    window, window_start, window_steps = None, time.perf_counter(), 0
+    for step in range(start_step, total_steps):
+      batch = sharding.global_batch(next(iterator), batch_sharding)
+      state, metrics = step_fn(state, batch)
+      window = metrics if window is None else jax.tree.map(jnp.add, window, metrics)
+      window_steps += 1
+      done = step + 1
+      if done % config.train.log_every == 0 or done == total_steps:
+        _check_finite(program, state)  # syncs once per interval
+        seconds = time.perf_counter() - window_start
+        elapsed += seconds
+        rate = window_steps / seconds
+        scalars = {k: float(v) / window_steps for k, v in window.items()}
+        scalars.update({"lr": float(learning_rate(step)), "steps_per_second": rate,
+                        "images_per_second": rate * images_per_step})
+        writer.write_scalars(done, scalars)
+        eta = (total_steps - done) / rate
+        logging.info("step %d/%d  loss %.4f  %.2f steps/s  %.1f img/s  elapsed %s  ETA %s", done, total_steps,
+                     scalars["loss/total"], rate, rate * images_per_step, _hms(elapsed), _hms(eta))
+        window, window_start, window_steps = None, time.perf_counter(), 0
+      evaluate_now = done == total_steps or (config.train.eval_every and done % config.train.eval_every == 0)
+      meta = {"elapsed_seconds": elapsed, "num_classes": num_classes}
+      if evaluate_now:
+        _check_finite(program, state)
+        eval_start = time.perf_counter()
+        features = split_features(config, program, state, sources["test"], test_cols)
+        results, eval_scalars = _report(config, features, data, workdir, done, writer)
+        ckpt.save(done, state, iterator, meta, metrics=eval_scalars)
+        window_start += time.perf_counter() - eval_start  # throughput and ETA count training steps only
+      elif done % config.train.checkpoint_every == 0:
+        _check_finite(program, state)
+        ckpt.save(done, state, iterator, meta)
+    if not results and start_step >= total_steps:  # already finished: evaluate the final state
       features = split_features(config, program, state, sources["test"], test_cols)
-      results, eval_scalars = _report(config, features, data, workdir, done, writer)
-      ckpt.save(done, state, iterator, meta, metrics=eval_scalars)
-      window_start += time.perf_counter() - eval_start  # throughput and ETA count training steps only
-    elif done % config.train.checkpoint_every == 0:
-      _check_finite(program, state)
-      ckpt.save(done, state, iterator, meta)
-  if not results and start_step >= total_steps:  # already finished: evaluate the final state
-    features = split_features(config, program, state, sources["test"], test_cols)
-    results, _ = _report(config, features, data, workdir, total_steps, None)
-  ckpt.close()
-  writer.close()
+      results, _ = _report(config, features, data, workdir, total_steps, None)
+  finally:  # also on an error or an interrupt: pending checkpoint writes finish, workers stop
+    iterator.close()
+    ckpt.close()
+    writer.close()
   return results
 
 

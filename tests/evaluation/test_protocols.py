@@ -4,6 +4,7 @@ import random
 import numpy as np
 import pytest
 
+from configs import common
 from tests.evaluation import official_split
 from vireid_jax.data import datasets
 from vireid_jax.evaluation import protocols
@@ -64,7 +65,7 @@ def test_seeded_replays_the_agw_sampling(real_shape, mode):
 def test_synthetic_tree_both_samplings(sysu, data_dir):
   _, _, cols = sysu
   test = cols["test"]
-  mat = os.path.join(datasets.synthetic_root(str(data_dir), "sysu_mm01"), "exp", "rand_perm_cam.mat")
+  mat = os.path.join(datasets.synthetic_root(str(data_dir), common.data_config()), "exp", "rand_perm_cam.mat")
   for sampling in ("seeded", "official"):
     for q, g in protocols.sysu_trials(test, mode="all", shots=1, trials=10, sampling=sampling, rand_perm_cam=mat):
       assert len(q) == int(np.sum(test["modality"] == 1))

@@ -131,11 +131,29 @@ def test_eval_mode_evaluates_an_authors_model(data_dir, tmp_path):
                                 state["classifier.weight"].T)
 
 
-torch = pytest.importorskip("torch", reason="torch is not installed: the .t / .pth reading tests need it "
-                            "(pip install -e '.[torch]')")
+def test_create_starts_from_the_weights_the_config_names(tmp_path):
+  """`train.create(config, ...)` without `weights=` reads `model.init_from` / `model.pretrained`
+  itself: a script that calls it never gets random weights by accident, nor a missing file silently."""
+  cfg = agw.get_config("reference,test")
+  state = random_checkpoint(reference.agw_names(cfg.model.width, cfg.model.blocks, cfg.model.non_local, 1, CLASSES))
+  np.savez(tmp_path / "sysu_agw.npz", **state)
+  cfg.model.init_from = str(tmp_path / "sysu_agw.npz")
+  _, created = train.create(cfg, CLASSES, steps_per_epoch=1)
+  np.testing.assert_array_equal(np.asarray(created.params["heads"]["classifier"]["fc"]["kernel"][...]),
+                                state["classifier.weight"].T)
+  cfg.model.update(init_from="", pretrained=str(tmp_path / "resnet50.npz"))
+  with pytest.raises(errors.UserError, match=r"resnet50\.npz: no such weights file"):
+    train.create(cfg, CLASSES, steps_per_epoch=1)
 
 
-def test_torch_checkpoints_load_with_weights_only(tmp_path):
+@pytest.fixture(name="torch")
+def fixture_torch():
+  """torch, for the two tests that write `.t` files; they alone skip without it."""
+  return pytest.importorskip("torch", reason="torch is not installed: the .t / .pth reading tests need it "
+                             "(pip install -e '.[torch]')")
+
+
+def test_torch_checkpoints_load_with_weights_only(torch, tmp_path):
   """A `torch.save` checkpoint as the authors write it ({'net': state_dict, 'mAP': ..., 'cmc': ...,
   'epoch': ...}, `module.` prefixes of DataParallel) loads; a pickle that needs more is refused."""
   state = {"module.a.weight": torch.ones(2, 3), "module.b.running_var": torch.full((4,), 2.0)}
@@ -149,7 +167,7 @@ def test_torch_checkpoints_load_with_weights_only(tmp_path):
     convert.load_state_dict(str(tmp_path / "evil.t"))
 
 
-def test_convert_turns_a_checkpoint_into_npz_for_machines_without_torch(tmp_path, monkeypatch):
+def test_convert_turns_a_checkpoint_into_npz_for_machines_without_torch(torch, tmp_path, monkeypatch):
   import sys
 
   cfg = hctri.get_config("reference,test").model

@@ -2,8 +2,9 @@
 
 `config` below is the `data` block of a run config (an `ml_collections.ConfigDict`) with fields
 `dataset` ("sysu_mm01" | "regdb"), `manual_dir` (the raw folder; empty = synthetic),
-`require_manual_dir` (paper configs: refuse the synthetic stand-in), `data_dir` (where TFDS writes
-its ArrayRecord files), `builder_config` (SYSU: "default" | "train_only") and `trial` (RegDB: 1..10).
+`require_manual_dir` (paper configs: refuse the synthetic stand-in), `synthetic_identities` (the
+size of the synthetic SYSU-MM01 tree), `data_dir` (where TFDS writes its ArrayRecord files),
+`builder_config` (SYSU: "default" | "train_only") and `trial` (RegDB: 1..10).
 
   python -m vireid_jax.data.datasets --data_dir=/tmp/vireid_data   # builds and describes both
 """
@@ -57,6 +58,8 @@ def check(config: Any) -> list[str]:
         f"dataset's folder (--config.data.manual_dir=/path/to/{FOLDERS[config.dataset]}); without it the "
         "synthetic stand-in would be trained instead. To train on the synthetic data on purpose, use the "
         "config's :synthetic variant (e.g. configs/agw.py:synthetic) or set data.require_manual_dir=False.")
+  if not (isinstance(config.synthetic_identities, int) and config.synthetic_identities >= 10):
+    problems.append(f"data.synthetic_identities: expected at least 10 identities, got {config.synthetic_identities!r}.")
   if config.sampler not in ("pk", "tuple"):
     problems.append(f"data.sampler: expected 'pk' or 'tuple', got {config.sampler!r}.")
   for field in ("p", "k", "tuples"):
@@ -79,9 +82,18 @@ def check(config: Any) -> list[str]:
   return problems
 
 
-def synthetic_root(data_dir: str, dataset: str) -> str:
-  """Writes the synthetic raw tree for `dataset` under `data_dir` once (atomically); returns it."""
-  root = os.path.join(os.path.expanduser(data_dir), f"synthetic_raw_v{synthetic.VERSION}", dataset)
+def synthetic_version(config: Any) -> str:
+  """Names the synthetic data of the `data` config: the renderer's version, and a SYSU-MM01 size
+  other than the default."""
+  if config.dataset == "sysu_mm01" and config.synthetic_identities != synthetic.SysuSpec.num_identities:
+    return f"v{synthetic.VERSION}_{config.synthetic_identities}_identities"
+  return f"v{synthetic.VERSION}"
+
+
+def synthetic_root(data_dir: str, config: Any) -> str:
+  """Writes the synthetic raw tree of the `data` config under `data_dir` once (atomically); returns it."""
+  dataset = config.dataset
+  root = os.path.join(os.path.expanduser(data_dir), f"synthetic_raw_{synthetic_version(config)}", dataset)
   if os.path.isdir(root):
     return root
   parent = os.path.dirname(root)
@@ -89,7 +101,7 @@ def synthetic_root(data_dir: str, dataset: str) -> str:
   staging = tempfile.mkdtemp(dir=parent, prefix=f".{dataset}-")
   try:
     if dataset == "sysu_mm01":
-      synthetic.write_sysu(staging)
+      synthetic.write_sysu(staging, synthetic.sysu_spec(config.synthetic_identities))
     else:
       synthetic.write_regdb(staging)
     os.rename(staging, root)
@@ -106,9 +118,9 @@ def builder(config: Any) -> tfds.core.DatasetBuilder:
   data_dir = os.path.expanduser(config.data_dir)
   manual_dir = os.path.expanduser(config.manual_dir)
   if not manual_dir:
-    manual_dir = synthetic_root(data_dir, config.dataset)
-    # Never mixed with files built from real data or by an older renderer.
-    data_dir = os.path.join(data_dir, f"synthetic_v{synthetic.VERSION}")
+    manual_dir = synthetic_root(data_dir, config)
+    # Never mixed with files built from real data, by an older renderer or of another size.
+    data_dir = os.path.join(data_dir, f"synthetic_{synthetic_version(config)}")
   b = BUILDERS[config.dataset](config=builder_config_name(config), data_dir=data_dir, file_format="array_record")
   b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
   return b

@@ -110,8 +110,9 @@ def load_eval_batch(batch: int, *, source: Any, records: np.ndarray, batch_size:
   return out
 
 
-def eval_batches(source: Any, records: Sequence[int], cfg: Any, *, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
-  """Ordered batches over `records` (indices into `source`), each of exactly `batch_size`."""
+def eval_batches(source: Any, records: Sequence[int], cfg: Any, *, batch_size: int) -> grain.DatasetIterator:
+  """Ordered batches over `records` (indices into `source`), each of exactly `batch_size`; `close()`
+  it when done (its worker processes hold shared memory)."""
   records = np.asarray(records, np.int64)
   load = functools.partial(load_eval_batch, source=source, records=records, batch_size=batch_size,
                            augment=cfg.augment)

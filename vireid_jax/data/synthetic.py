@@ -301,6 +301,12 @@ def _sysu_camera_sets(num_ids: int, rng: np.random.Generator) -> list[tuple[int,
   return sets
 
 
+def sysu_spec(identities: int, seed: int = 0) -> SysuSpec:
+  """A tree of `identities` people split as the default one: 60% train, 10% val, 30% test."""
+  return SysuSpec(num_identities=identities, num_train=round(0.6 * identities), num_val=round(0.1 * identities),
+                  seed=seed)
+
+
 def write_sysu(root: str, spec: SysuSpec = SysuSpec()) -> dict[str, int]:
   """Writes `cam{1..6}/{id:04d}/{n:04d}.jpg`, `exp/{train,val,test}_id.txt`, `exp/rand_perm_cam.mat`.
 
@@ -401,9 +407,7 @@ def main(argv: Sequence[str] | None = None) -> None:
   parser.add_argument("--seed", type=int, default=0)
   args = parser.parse_args(argv)
   if args.layout == "sysu":
-    n = args.identities or SysuSpec.num_identities
-    spec = SysuSpec(num_identities=n, num_train=round(0.6 * n), num_val=round(0.1 * n), seed=args.seed)
-    counts = write_sysu(args.out, spec)
+    counts = write_sysu(args.out, sysu_spec(args.identities or SysuSpec.num_identities, args.seed))
   else:
     counts = write_regdb(args.out, RegdbSpec(num_identities=args.identities or RegdbSpec.num_identities,
                                              seed=args.seed))

@@ -41,9 +41,12 @@ def enumerate_angular_triplet(rgb_anchor: jax.Array, rgb_positive: jax.Array, rg
 
 
 def angular_compactness(local_descriptors: jax.Array) -> jax.Array:
-  """EAT eq. 18, read as the design page decides: mean over samples b and spatial positions r of
-  exp(cos(f_br, mean_r f_br)). local_descriptors [B, R, C] (the final feature map's positions).
-  float32 scalar.
+  """EAT eq. 18: mean over samples b and spatial positions r of exp(cos(f_br, mean_r f_br)).
+
+  The equation takes a cosine between elements of one descriptor, which is undefined for scalars;
+  we read f_r as the r-th spatial local descriptor of the final feature map and f̄ as their mean,
+  and average (not sum) over samples and positions: a sum would outweigh every other term by
+  orders of magnitude. local_descriptors [B, R, C] (the final feature map's positions). float32 scalar.
   """
   (x,) = f32(local_descriptors)
   mean = jnp.mean(x, axis=1)  # [B, C]

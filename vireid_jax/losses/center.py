@@ -41,7 +41,8 @@ def cross_modality_dual_constraint(features: jax.Array, labels: jax.Array, modal
 
   Per centre: [max_{p in P_i} ||p - C_i|| - min_{j: other identity} ||C_i - C_j|| + margin]_+;
   `reduction="sum"` over the centres of the batch (eq. 4's sum over classes) or `"mean"`. The
-  paper writes no hinge (unbounded below); the hinge is applied as decided on the design page.
+  paper writes no hinge, which leaves the loss unbounded below (it would reward pushing centres
+  apart without end); the hinge [.]_+ is our choice.
   float32 scalar.
   """
   if reduction not in ("sum", "mean"):

@@ -1,0 +1,143 @@
+"""How robustly each method's `:synthetic` config learns: all-search mAP over seeds and thread counts.
+
+  python -m benchmarks.synthetic_learning [--methods=agw,hctri] [--runs=0/1,1/1,0/2,1/2,2/2]
+
+Floating-point reduction order differs between CPUs (AVX2, AVX-512) and between thread counts, and
+with it every training curve. One machine reproduces that spread with other seeds and other
+thread counts, so every `:synthetic` config (and `make demo`) is trained from random weights on the
+synthetic SYSU-MM01 tree once per run `seed/threads`: `seed` sets `config.seed` (the batches) and
+`config.model.seed` (the initialisation); `threads` pins the process to that many cores. Each run
+also evaluates the untrained model and random features through the same protocol (all-search
+single-shot mAP, the config's gallery trials).
+
+Writes `benchmarks/results/synthetic_learning.json` (one entry per method: every run, the min-max
+of trained mAP, the largest untrained and random-feature mAP, the machine). The README's learning
+table, the configs' `:synthetic` figures and `tests/test_learning.py`'s thresholds are checked
+against this record (`tests/test_recorded.py`).
+"""
+
+import importlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from absl import app, flags
+
+import configs
+from vireid_jax import evaluate, train
+from vireid_jax.data import datasets
+
+FLAGS = flags.FLAGS
+
+
+def synthetic_config(method: str, seed: int, data_dir: str):
+  cfg = importlib.import_module(f"configs.{method}").get_config("synthetic")
+  cfg.seed = cfg.model.seed = seed
+  cfg.data.data_dir = data_dir
+  cfg.eval.figures = False
+  return cfg
+
+
+def measure(method: str, seed: int, data_dir: str) -> dict:
+  """Trains `method:synthetic` with `seed` in a temporary work directory; its all-search mAP, the
+  untrained model's and random features'."""
+  cfg = synthetic_config(method, seed, data_dir)
+  start = time.perf_counter()
+  with tempfile.TemporaryDirectory() as workdir:
+    trained = train.train_and_evaluate(cfg, workdir)
+  seconds = time.perf_counter() - start
+  data = train.load_data(cfg)
+  program, state = train.create(cfg, data.num_classes, data.steps_per_epoch)
+  untrained = train.split_features(cfg, program, state, data.sources["test"], data.test_cols)
+  noise = np.random.default_rng(seed).normal(size=untrained.shape).astype(np.float32)
+  all_search = lambda results: round(results["modes"]["all_single"]["mean"]["mAP"], 2)
+  return dict(seed=seed, trained=all_search(trained), seconds=round(seconds, 1),
+              untrained=all_search(evaluate.evaluate_features(untrained, data.test_cols, cfg.eval)),
+              random=all_search(evaluate.evaluate_features(noise, data.test_cols, cfg.eval)))
+
+
+def run_all(method: str, specs: list[tuple[int, int]]) -> list[dict]:
+  """Every (seed, threads) run of `method`, each in a fresh process pinned to its own `threads`
+  cores; runs that fit side by side on this machine's cores run at once."""
+  datasets.sources(synthetic_config(method, 0, FLAGS.data_dir).data)  # built once, before runs side by side
+  free, pending, running, results = sorted(os.sched_getaffinity(0)), list(specs), [], {}
+  if max(threads for _, threads in specs) > len(free):
+    raise SystemExit(f"--runs: more threads asked for than this machine's {len(free)} cores.")
+  while pending or running:
+    while pending and pending[0][1] <= len(free):
+      seed, threads = pending.pop(0)
+      cores = [free.pop(0) for _ in range(threads)]
+      cmd = [sys.executable, "-m", "benchmarks.synthetic_learning", f"--worker={method}/{seed}",
+             f"--data_dir={FLAGS.data_dir}"]
+      proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                              preexec_fn=lambda cores=cores: os.sched_setaffinity(0, cores))
+      running.append((proc, (seed, threads), cores))
+    proc, spec, cores = running.pop(0)
+    out, _ = proc.communicate()
+    if proc.returncode:
+      raise SystemExit(f"{method} seed {spec[0]}, {spec[1]} thread(s) failed (exit {proc.returncode}).")
+    free = sorted(free + cores)
+    results[spec] = dict(json.loads(out.strip().splitlines()[-1]), threads=spec[1])
+    r = results[spec]
+    print(f"{method} seed {r['seed']}, {r['threads']} thread(s): all-search mAP {r['trained']:.2f} (untrained "
+          f"{r['untrained']:.2f}, random {r['random']:.2f}), {r['seconds']:.0f} s", flush=True)
+  return [results[spec] for spec in specs]
+
+
+def machine() -> str:
+  with open("/proc/cpuinfo") as f:
+    vector = "AVX-512" if "avx512f" in f.read() else "AVX2"
+  return f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, {vector}"
+
+
+def summary(runs: list[dict]) -> dict:
+  trained = [r["trained"] for r in runs]
+  return dict(runs=runs, trained_min=min(trained), trained_max=max(trained),
+              untrained_max=max(r["untrained"] for r in runs), random_max=max(r["random"] for r in runs),
+              seconds_max=max(r["seconds"] for r in runs))
+
+
+def main(argv):
+  del argv
+  if FLAGS.worker:
+    method, seed = FLAGS.worker.split("/")
+    print(json.dumps(measure(method, int(seed), FLAGS.data_dir)))
+    return
+  record = {}
+  if os.path.exists(FLAGS.out):
+    with open(FLAGS.out) as f:
+      record = json.load(f)
+  record.setdefault("methods", {})
+  specs = [tuple(map(int, spec.split("/"))) for spec in FLAGS.runs]
+  specs.sort(key=lambda spec: spec[1])  # single-thread runs first, side by side
+  for method in FLAGS.methods or configs.methods():
+    runs = run_all(method, specs)
+    record["methods"][method] = dict(summary(runs), machine=machine())
+    os.makedirs(os.path.dirname(FLAGS.out), exist_ok=True)
+    with open(FLAGS.out, "w") as f:
+      json.dump(record, f, indent=1, sort_keys=True)
+      f.write("\n")
+    s = record["methods"][method]
+    print(f"{method}: trained {s['trained_min']:.1f}-{s['trained_max']:.1f}, untrained <= {s['untrained_max']:.1f}, "
+          f"random <= {s['random_max']:.1f}", flush=True)
+
+
+def define_flags() -> None:
+  """Flags exist only when this runs as a program, so tests can import `measure`."""
+  flags.DEFINE_list("methods", None, "Methods to measure (default: every method config).")
+  flags.DEFINE_list("runs", ["0/1", "1/1", "0/2", "1/2", "2/2"], "Runs as seed/threads.")
+  flags.DEFINE_string("data_dir", os.path.join(tempfile.gettempdir(), "vireid_jax_learning_data"),
+                      "Where the synthetic dataset is built (reused between runs).")
+  flags.DEFINE_string("out", os.path.join(os.path.dirname(__file__), "results", "synthetic_learning.json"),
+                      "The record to update (entries of the measured methods are replaced).")
+  flags.DEFINE_string("worker", None, "Internal: one run, as method/seed; prints its result as JSON.")
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)

@@ -1,0 +1,63 @@
+"""Figures quoted in prose are the recorded runs' figures: the README's learning table and demo
+result, and the slow learning tests' thresholds, against `benchmarks/results/synthetic_learning.json`
+(written by `python -m benchmarks.synthetic_learning`)."""
+
+import json
+import os
+import re
+
+import pytest
+
+import configs
+from tests import test_learning
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECORD = json.load(open(os.path.join(ROOT, "benchmarks", "results", "synthetic_learning.json")))["methods"]
+README = open(os.path.join(ROOT, "README.md")).read()
+
+
+def learning_rows():
+  """{method: [cells]} of the README's `:synthetic` learning table."""
+  rows = {}
+  for line in README.split("<!-- learning table -->", 2)[1].splitlines():
+    match = re.match(r"\| `(\w+)\.py`[^|]*\|(.*)\|$", line)
+    if match:
+      rows[match.group(1)] = [c.strip() for c in match.group(2).split("|")]
+  return rows
+
+
+def minutes(record):
+  """The longest 2-thread run's training and evaluation time, in minutes."""
+  return f"{max(r['seconds'] for r in record['runs'] if r['threads'] == 2) / 60:.1f}"
+
+
+def test_every_method_is_recorded_over_seeds_and_thread_counts():
+  assert sorted(RECORD) == configs.methods()
+  for method, record in RECORD.items():
+    runs = record["runs"]
+    assert {r["seed"] for r in runs} >= {0, 1, 2} and {r["threads"] for r in runs} == {1, 2}, method
+    assert record["trained_min"] == min(r["trained"] for r in runs), method
+
+
+@pytest.mark.parametrize("method", configs.methods())
+def test_the_readme_learning_table_quotes_the_record(method):
+  r = RECORD[method]
+  assert learning_rows()[method] == [f"{r['trained_min']:.1f}-{r['trained_max']:.1f}", str(len(r["runs"])),
+                                     f"{r['untrained_max']:.1f}", f"{r['random_max']:.1f}", minutes(r)]
+
+
+def test_the_readme_demo_result_is_the_record():
+  r = RECORD[test_learning.DEMO]
+  assert f"`make demo`" in README and f"configs/{test_learning.DEMO}.py:synthetic" in open(
+      os.path.join(ROOT, "Makefile")).read()
+  quoted = f"all-search mAP {r['trained_min']:.1f}-{r['trained_max']:.1f}"
+  assert quoted in README, quoted
+
+
+@pytest.mark.parametrize("method", configs.methods())
+def test_the_learning_thresholds_sit_well_inside_the_recorded_range(method):
+  """The slow test's bar is below every recorded run by a margin (so another CPU passes it) and
+  above chance and the untrained model by a factor (so it says the config learns)."""
+  r = RECORD[method]
+  bar = test_learning.threshold(method, max(r["untrained_max"], r["random_max"]))
+  assert bar <= r["trained_min"] - test_learning.MARGIN, (bar, r["trained_min"])
