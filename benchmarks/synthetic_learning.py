@@ -61,32 +61,32 @@ def measure(method: str, seed: int, data_dir: str) -> dict:
               random=all_search(evaluate.evaluate_features(noise, data.test_cols, cfg.eval)))
 
 
-def run_all(method: str, specs: list[tuple[int, int]]) -> list[dict]:
-  """Every (seed, threads) run of `method`, each in a fresh process pinned to its own `threads`
-  cores; runs that fit side by side on this machine's cores run at once."""
-  datasets.sources(synthetic_config(method, 0, FLAGS.data_dir).data)  # built once, before runs side by side
-  free, pending, running, results = sorted(os.sched_getaffinity(0)), list(specs), [], {}
-  if max(threads for _, threads in specs) > len(free):
+def run_all(jobs: list[tuple[str, int, int]]) -> dict[tuple[str, int, int], dict]:
+  """Every (method, seed, threads) run, each in a fresh process pinned to its own `threads`
+  cores; runs that fit side by side on this machine's cores run at once (single-thread ones first)."""
+  for method in dict.fromkeys(method for method, _, _ in jobs):  # built once, before runs side by side
+    datasets.sources(synthetic_config(method, 0, FLAGS.data_dir).data)
+  free, pending, running, results = sorted(os.sched_getaffinity(0)), sorted(jobs, key=lambda j: j[2]), [], {}
+  if max(threads for _, _, threads in jobs) > len(free):
     raise SystemExit(f"--runs: more threads asked for than this machine's {len(free)} cores.")
   while pending or running:
-    while pending and pending[0][1] <= len(free):
-      seed, threads = pending.pop(0)
-      cores = [free.pop(0) for _ in range(threads)]
-      cmd = [sys.executable, "-m", "benchmarks.synthetic_learning", f"--worker={method}/{seed}",
+    while pending and pending[0][2] <= len(free):
+      job = pending.pop(0)
+      cores = [free.pop(0) for _ in range(job[2])]
+      cmd = [sys.executable, "-m", "benchmarks.synthetic_learning", f"--worker={job[0]}/{job[1]}",
              f"--data_dir={FLAGS.data_dir}"]
       proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                               preexec_fn=lambda cores=cores: os.sched_setaffinity(0, cores))
-      running.append((proc, (seed, threads), cores))
-    proc, spec, cores = running.pop(0)
+      running.append((proc, job, cores))
+    proc, job, cores = running.pop(0)
     out, _ = proc.communicate()
     if proc.returncode:
-      raise SystemExit(f"{method} seed {spec[0]}, {spec[1]} thread(s) failed (exit {proc.returncode}).")
+      raise SystemExit(f"{job[0]} seed {job[1]}, {job[2]} thread(s) failed (exit {proc.returncode}).")
     free = sorted(free + cores)
-    results[spec] = dict(json.loads(out.strip().splitlines()[-1]), threads=spec[1])
-    r = results[spec]
-    print(f"{method} seed {r['seed']}, {r['threads']} thread(s): all-search mAP {r['trained']:.2f} (untrained "
+    r = results[job] = dict(json.loads(out.strip().splitlines()[-1]), threads=job[2])
+    print(f"{job[0]} seed {r['seed']}, {r['threads']} thread(s): all-search mAP {r['trained']:.2f} (untrained "
           f"{r['untrained']:.2f}, random {r['random']:.2f}), {r['seconds']:.0f} s", flush=True)
-  return [results[spec] for spec in specs]
+  return results
 
 
 def machine() -> str:
@@ -114,23 +114,23 @@ def main(argv):
       record = json.load(f)
   record.setdefault("methods", {})
   specs = [tuple(map(int, spec.split("/"))) for spec in FLAGS.runs]
-  specs.sort(key=lambda spec: spec[1])  # single-thread runs first, side by side
-  for method in FLAGS.methods or configs.methods():
-    runs = run_all(method, specs)
-    record["methods"][method] = dict(summary(runs), machine=machine())
-    os.makedirs(os.path.dirname(FLAGS.out), exist_ok=True)
-    with open(FLAGS.out, "w") as f:
-      json.dump(record, f, indent=1, sort_keys=True)
-      f.write("\n")
+  methods = FLAGS.methods or configs.methods()
+  results = run_all([(method, seed, threads) for method in methods for seed, threads in specs])
+  for method in methods:
+    record["methods"][method] = dict(summary([results[(method, *spec)] for spec in specs]), machine=machine())
     s = record["methods"][method]
     print(f"{method}: trained {s['trained_min']:.1f}-{s['trained_max']:.1f}, untrained <= {s['untrained_max']:.1f}, "
           f"random <= {s['random_max']:.1f}", flush=True)
+  os.makedirs(os.path.dirname(FLAGS.out), exist_ok=True)
+  with open(FLAGS.out, "w") as f:
+    json.dump(record, f, indent=1, sort_keys=True)
+    f.write("\n")
 
 
 def define_flags() -> None:
   """Flags exist only when this runs as a program, so tests can import `measure`."""
   flags.DEFINE_list("methods", None, "Methods to measure (default: every method config).")
-  flags.DEFINE_list("runs", ["0/1", "1/1", "0/2", "1/2", "2/2"], "Runs as seed/threads.")
+  flags.DEFINE_list("runs", ["0/1", "1/1", "0/2", "1/2", "2/2"], "Runs of each method, as seed/threads.")
   flags.DEFINE_string("data_dir", os.path.join(tempfile.gettempdir(), "vireid_jax_learning_data"),
                       "Where the synthetic dataset is built (reused between runs).")
   flags.DEFINE_string("out", os.path.join(os.path.dirname(__file__), "results", "synthetic_learning.json"),

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import pathlib
 import re
 import shutil
 import subprocess
@@ -160,7 +161,7 @@ def digest(folder):
     for name in sorted(names):
       path = os.path.join(root, name)
       h.update(os.path.relpath(path, folder).encode())
-      h.update(open(path, "rb").read())
+      h.update(pathlib.Path(path).read_bytes())
   return h.hexdigest()
 
 
@@ -318,7 +319,7 @@ def test_damaged_latest_checkpoint_resumes_from_the_newest_intact_one(hctri_run,
   assert "Continuing from step 2, the newest intact checkpoint" in warnings
   assert (workdir / "damaged_checkpoints" / "3" / "meta" / "metadata").exists()  # kept, out of the way
   assert sorted(int(d) for d in os.listdir(workdir / "checkpoints") if d.isdigit())[-1] == 4
-  steps = [json.loads(line)["step"] for line in open(workdir / "metrics.jsonl") if "loss/total" in line]
+  steps = [json.loads(line)["step"] for line in pathlib.Path(workdir / "metrics.jsonl").read_text().splitlines() if "loss/total" in line]
   assert steps[-2:] == [3, 4]  # steps 3 and 4 trained again after the restart from 2
 
 

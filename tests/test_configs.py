@@ -3,6 +3,7 @@ runs with, every value names its source, and the README quotes the papers' numbe
 
 import importlib
 import os
+import pathlib
 import re
 
 import pytest
@@ -73,7 +74,7 @@ def test_the_paper_config_is_complete_but_for_data_and_weights(method):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_the_readme_quotes_the_papers_numbers(method):
-  text = open(README).read().split("## Methods", 1)[1].split("\n## ", 1)[0]
+  text = pathlib.Path(README).read_text().split("## Methods", 1)[1].split("\n## ", 1)[0]
   row = next(line for line in text.splitlines() if f"`configs/{method}.py`" in line)
   cells = [c.strip() for c in row.strip("|").split("|")][3:]
   expected = [module(method).RESULTS.get(k) for k in ("sysu_all", "sysu_indoor", "regdb_v2t", "regdb_t2v")]

@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 
 import matplotlib
 import pytest
@@ -13,7 +14,7 @@ NOTEBOOK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 def test_colab_notebook_runs_on_cpu(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)  # the notebook writes runs/ and tfds/ under the working directory
   matplotlib.use("Agg")
-  cells = [c for c in json.load(open(NOTEBOOK))["cells"] if c["cell_type"] == "code"]
+  cells = [c for c in json.loads(pathlib.Path(NOTEBOOK).read_text())["cells"] if c["cell_type"] == "code"]
   assert len(cells) >= 6
   namespace = {}
   for i, cell in enumerate(cells):

@@ -2,6 +2,7 @@
 checked, and a new method (a term and a head) added from this file alone."""
 
 import json
+import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -192,7 +193,7 @@ def test_a_new_method_needs_no_library_edit(toy_method, data_dir, tmp_path):
   cfg.train.steps = 1
   results = train.train_and_evaluate(cfg, str(tmp_path))
   assert 0 <= results["modes"]["all_single"]["mean"]["mAP"] <= 100
-  rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+  rows = [json.loads(line) for line in pathlib.Path(tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert np.isfinite(rows[0]["loss/toy_unit_norm"]) and rows[0]["loss/total"] == pytest.approx(
       rows[0]["loss/identity"] + 0.5 * rows[0]["loss/toy_unit_norm"], rel=1e-5)
   _, state, _ = train.restore(cfg, str(tmp_path))

@@ -1,6 +1,7 @@
 """The README's loss example runs as written and computes the hetero-centre triplet of the equation."""
 
 import os
+import pathlib
 import re
 
 import numpy as np
@@ -11,7 +12,7 @@ README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 
 
 def test_readme_loss_example(capsys):
-  text = open(README).read()
+  text = pathlib.Path(README).read_text()
   section = text.split("## Using the losses in your own JAX code", 1)[1]
   code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
   assert len(code.strip().splitlines()) <= 10
@@ -29,7 +30,7 @@ def test_readme_new_method_example(data_dir, tmp_path):
   from vireid_jax import objective, train
   from vireid_jax.models import heads
 
-  section = open(README).read().split("## Adding a method", 1)[1].split("\n## ", 1)[0]
+  section = pathlib.Path(README).read_text().split("## Adding a method", 1)[1].split("\n## ", 1)[0]
   library, config = re.findall(r"```python\n(.*?)```", section, re.S)
   namespace = {}
   try:

@@ -4,6 +4,7 @@ result, and the slow learning tests' thresholds, against `benchmarks/results/syn
 
 import json
 import os
+import pathlib
 import re
 
 import pytest
@@ -12,8 +13,8 @@ import configs
 from tests import test_learning
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RECORD = json.load(open(os.path.join(ROOT, "benchmarks", "results", "synthetic_learning.json")))["methods"]
-README = open(os.path.join(ROOT, "README.md")).read()
+RECORD = json.loads(pathlib.Path(os.path.join(ROOT, "benchmarks", "results", "synthetic_learning.json")).read_text())["methods"]
+README = pathlib.Path(os.path.join(ROOT, "README.md")).read_text()
 
 
 def learning_rows():
@@ -27,16 +28,18 @@ def learning_rows():
 
 
 def minutes(record):
-  """The longest 2-thread run's training and evaluation time, in minutes."""
-  return f"{max(r['seconds'] for r in record['runs'] if r['threads'] == 2) / 60:.1f}"
+  """The longest run's training and evaluation time on 2 threads (else 1), in minutes."""
+  threads = max(r["threads"] for r in record["runs"])
+  return f"{max(r['seconds'] for r in record['runs'] if r['threads'] == threads) / 60:.1f} ({threads})"
 
 
-def test_every_method_is_recorded_over_seeds_and_thread_counts():
+def test_every_method_is_recorded_over_seeds_and_the_demo_over_thread_counts():
   assert sorted(RECORD) == configs.methods()
   for method, record in RECORD.items():
     runs = record["runs"]
-    assert {r["seed"] for r in runs} >= {0, 1, 2} and {r["threads"] for r in runs} == {1, 2}, method
-    assert record["trained_min"] == min(r["trained"] for r in runs), method
+    assert runs and record["trained_min"] == min(r["trained"] for r in runs), method
+  demo = RECORD[test_learning.DEMO]["runs"]
+  assert {r["seed"] for r in demo} == {0, 1, 2} and {r["threads"] for r in demo} == {1, 2}
 
 
 @pytest.mark.parametrize("method", configs.methods())
@@ -48,16 +51,21 @@ def test_the_readme_learning_table_quotes_the_record(method):
 
 def test_the_readme_demo_result_is_the_record():
   r = RECORD[test_learning.DEMO]
-  assert f"`make demo`" in README and f"configs/{test_learning.DEMO}.py:synthetic" in open(
-      os.path.join(ROOT, "Makefile")).read()
+  assert f"`make demo`" in README and f"configs/{test_learning.DEMO}.py:synthetic" in pathlib.Path(
+      os.path.join(ROOT, "Makefile")).read_text()
   quoted = f"all-search mAP {r['trained_min']:.1f}-{r['trained_max']:.1f}"
   assert quoted in README, quoted
+  assert re.search(rf"{minutes(r).split()[0]} minutes of training and evaluation on 2 threads", README.replace("\n", " "))
 
 
 @pytest.mark.parametrize("method", configs.methods())
 def test_the_learning_thresholds_sit_well_inside_the_recorded_range(method):
   """The slow test's bar is below every recorded run by a margin (so another CPU passes it) and
-  above chance and the untrained model by a factor (so it says the config learns)."""
+  above chance and the untrained model by a factor (so it says the config learns). The methods
+  the README names as not yet learning clearly are exactly those whose record misses it."""
   r = RECORD[method]
   bar = test_learning.threshold(method, max(r["untrained_max"], r["random_max"]))
-  assert bar <= r["trained_min"] - test_learning.MARGIN, (bar, r["trained_min"])
+  clears = bar <= r["trained_min"] - test_learning.MARGIN
+  assert clears == (method not in test_learning.NOT_YET_CLEAR), (bar, r["trained_min"])
+  if not clears:
+    assert f"`{method}.py:synthetic` does not yet learn clearly" in README

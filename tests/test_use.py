@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -24,8 +25,8 @@ def run(hctri_run):
 
 def test_training_writes_config_results_and_figures(run):
   cfg, workdir = run
-  assert json.load(open(os.path.join(workdir, "config.json")))["model"]["heads"]["parts"] == cfg.model.heads.parts.to_dict()
-  results = json.load(open(os.path.join(workdir, "results.json")))
+  assert json.loads(pathlib.Path(os.path.join(workdir, "config.json")).read_text())["model"]["heads"]["parts"] == cfg.model.heads.parts.to_dict()
+  results = json.loads(pathlib.Path(os.path.join(workdir, "results.json")).read_text())
   names = sorted(os.path.basename(p) for p in results["figures"])
   assert names == ["curves_step3.png", "embedding_step3.png", "ranked_all_single_step3.png"]
   assert all(os.path.getsize(p) > 10_000 for p in results["figures"])
@@ -34,7 +35,7 @@ def test_training_writes_config_results_and_figures(run):
 def test_eval_mode_reproduces_the_training_evaluation(run, tmp_path):
   cfg, workdir = run
   again = train.evaluate_checkpoint(cfg, str(tmp_path), os.path.join(workdir, "checkpoints", "3"))
-  first = json.load(open(os.path.join(workdir, "results.json")))
+  first = json.loads(pathlib.Path(os.path.join(workdir, "results.json")).read_text())
   assert again["modes"]["all_single"]["mean"] == pytest.approx(first["modes"]["all_single"]["mean"])
   with pytest.raises(errors.UserError, match="No step 7 in"):
     train.evaluate_checkpoint(cfg, str(tmp_path), os.path.join(workdir, "checkpoints", "7"))
@@ -126,13 +127,13 @@ def test_regdb_trials_train_one_model_each_and_aggregate(data_dir, tmp_path):
   cfg.data.data_dir = str(data_dir)
   cfg.eval.update(figures=False, modes=["visible_to_thermal", "thermal_to_visible"])  # :test keeps one
   results = regdb_trials.run_trials(cfg, str(tmp_path), [1, 2])
-  runs = [json.load(open(tmp_path / f"trial_{t}" / "results.json")) for t in (1, 2)]
+  runs = [json.loads(pathlib.Path(tmp_path / f"trial_{t}" / "results.json").read_text()) for t in (1, 2)]
   assert runs[0]["modes"]["visible_to_thermal"]["trials"][0]["queries"] > 0
   for direction in ("visible_to_thermal", "thermal_to_visible"):
     maps = [r["modes"][direction]["mean"]["mAP"] for r in runs]
     assert results["modes"][direction]["mean"]["mAP"] == pytest.approx(np.mean(maps))
     assert results["modes"][direction]["std"]["mAP"] == pytest.approx(np.std(maps))
-  assert json.load(open(tmp_path / "aggregate.json"))["modes"].keys() == results["modes"].keys()
+  assert json.loads(pathlib.Path(tmp_path / "aggregate.json").read_text())["modes"].keys() == results["modes"].keys()
   # The aggregate command over the same files.
   proc = subprocess.run([sys.executable, "-m", "vireid_jax.aggregate", *(str(tmp_path / f"trial_{t}" / "results.json")
                                                                        for t in (1, 2))],

@@ -169,14 +169,18 @@ class Checkpointer:
 def _ignore_abandoned_reads() -> None:
   """When one array of a damaged checkpoint fails to read, Orbax abandons its reads of the other
   arrays: coroutines that later, in TensorStore's threads, warn that they were never awaited or
-  raise when closed. Once a damaged checkpoint has been read, this process ignores exactly those
-  (its unraisable-exception hook and warning filters pass everything else on)."""
+  raise when closed, and reads that finish after Orbax closed their event loop and cannot report
+  back to it. Once a damaged checkpoint has been read, this process ignores exactly those (its
+  unraisable-exception hook and warning filters pass everything else on)."""
   if getattr(sys.unraisablehook, "ignores_abandoned_reads", False):
     return
   default = sys.unraisablehook
 
   def hook(unraisable):
-    if getattr(unraisable.object, "__qualname__", None) != _ORBAX_READ:
+    abandoned_read = getattr(unraisable.object, "__qualname__", None) == _ORBAX_READ
+    late_read = (unraisable.object is None and isinstance(unraisable.exc_value, RuntimeError)
+                 and str(unraisable.exc_value) == "Event loop is closed")
+    if not (abandoned_read or late_read):
       default(unraisable)
 
   hook.ignores_abandoned_reads = True

@@ -1,6 +1,7 @@
 """Builds RegDB from dummy_data/ (a tiny tree from the synthetic writer) and checks it against the idx files."""
 
 import os
+import pathlib
 import shutil
 
 import numpy as np
@@ -27,7 +28,7 @@ def test_splits_match_idx_files(tmp_path, trial):
     c = cols[split]
     expected = []
     for modality, name in enumerate(("visible", "thermal")):
-      lines = open(os.path.join(DUMMY, "idx", f"{split}_{name}_{trial}.txt")).read().split("\n")
+      lines = pathlib.Path(os.path.join(DUMMY, "idx", f"{split}_{name}_{trial}.txt")).read_text().split("\n")
       expected += [(line.split()[0], modality) for line in lines if line]
     assert sorted(zip(c["path"].tolist(), c["modality"].tolist())) == sorted(expected)
     np.testing.assert_array_equal(c["camera"], c["modality"] + 1)

@@ -1,6 +1,7 @@
 """Builds SYSU-MM01 from dummy_data/ (a tiny tree from the synthetic writer) and checks it against the files."""
 
 import os
+import pathlib
 import shutil
 
 import numpy as np
@@ -32,7 +33,7 @@ def files_of(ids):
 
 
 def ids(name):
-  return [int(t) for t in open(os.path.join(DUMMY, "exp", name)).read().split(",")]
+  return [int(t) for t in pathlib.Path(os.path.join(DUMMY, "exp", name)).read_text().split(",")]
 
 
 @pytest.mark.parametrize("config,id_files", [("default", ["train_id.txt", "val_id.txt"]),

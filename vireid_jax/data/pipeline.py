@@ -81,8 +81,14 @@ def train_dataset(source: Any, columns: dict[str, np.ndarray], cfg: Any, *, num_
 
 
 def _with_workers(ds: grain.IterDataset, workers: int) -> grain.IterDataset:
-  """Loads elements in `workers` processes (0: in this one)."""
-  return ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers)) if workers > 0 else ds
+  """Loads elements in `workers` processes (0: in this one). Workers hand batches over in shared
+  memory, which Grain frees when the array that views it is collected; each batch is copied out
+  at once, so no array the run still holds (a device buffer, a traceback) keeps a segment that
+  nothing frees once the process exits."""
+  if not workers:
+    return ds
+  return ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers)).map(
+      lambda batch: {k: np.array(v) for k, v in batch.items()})
 
 
 def _eval_images(rows: Sequence[dict[str, Any]], augment: Any) -> np.ndarray:
