@@ -1,7 +1,7 @@
 """What each loss term contributes to training: its value and the norm of its gradient on the
 backbone, on the heads and on each head, at intervals of a training run from random weights.
 
-  python -m benchmarks.term_gradients --config=configs/hctri.py:synthetic [--steps=200] [--every=50]
+  python -m benchmarks.term_gradients --config=configs/hctri.py:synthetic [--steps=200] [--every=50] [--record=NAME]
   python -m benchmarks.term_gradients --config=configs/hctri.py --config.data.augment.height=96 \
       --config.data.augment.width=48 --config.data.augment.pad=4 --config.data.k=2 \
       --config.data.require_manual_dir=False --config.model.require_pretrained=False --steps=300
@@ -16,6 +16,8 @@ the end, the JSON of every interval.
 import functools
 import json
 import math
+import os
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +32,8 @@ from vireid_jax.models import merge_modalities
 _CONFIG = config_flags.DEFINE_config_file("config", None, "A run config, e.g. configs/hctri.py:synthetic.")
 _STEPS = flags.DEFINE_integer("steps", 200, "Training steps.")
 _EVERY = flags.DEFINE_integer("every", 50, "Measure at step 0 and every this many steps.")
+_RECORD = flags.DEFINE_string("record", None, "Also store the rows under this name in "
+                              "benchmarks/results/term_gradients.json (the README's figures).")
 flags.mark_flags_as_required(["config"])
 
 
@@ -82,6 +86,15 @@ def main(argv):
     if i < _STEPS.value:
       state, _ = step(state, batch)
   print(json.dumps(rows))
+  if _RECORD.value:
+    path = os.path.join(os.path.dirname(__file__), "results", "term_gradients.json")
+    record = {}
+    if os.path.exists(path):
+      with open(path) as f:
+        record = json.load(f)
+    record[_RECORD.value] = {"flags": " ".join(a for a in sys.argv[1:] if not a.startswith("--record")), "rows": rows}
+    with open(path, "w") as f:
+      json.dump(record, f, indent=1, sort_keys=True)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,24 @@ def minutes(record):
   return f"{max(r['seconds'] for r in record['runs'] if r['threads'] == threads) / 60:.1f} ({threads})"
 
 
+def test_the_readme_hctri_figures_are_the_term_gradient_record():
+  record = json.loads(pathlib.Path(ROOT, "benchmarks", "results", "term_gradients.json").read_text())
+  text = " ".join(README.split("#### HcTri's part classifiers", 1)[1].split("\n## ", 1)[0].split())
+  for name, dim in (("hctri_synthetic_16d", 16), ("hctri_synthetic_256d", 256)):
+    rows = record[name]["rows"]
+    cells = [" / ".join(fmt.format(r[key]) for r in rows) for key, fmt in (
+        ("part_identity/value", "{:.2f}"), ("part_identity/backbone", "{:.2f}"), ("hetero_center/backbone", "{:.1f}"))]
+    assert f"| {dim}-d parts, step 0 / 100 / 200 | " + " | ".join(cells) + " |" in text, name
+  full = {r["step"]: r for r in record["hctri_full_size_96x48"]["rows"]}
+  quoted = (f"are {full[0]['hetero_center/backbone']:.0f} and {full[0]['part_hetero_center/backbone']:.0f} against the part "
+            f"identity's {full[0]['part_identity/backbone']:.0f}; the part-identity loss dips to "
+            f"{full[100]['part_identity/value']:.1f} at step 100 and is back at chance by steps 200 and 300 "
+            f"({full[200]['part_identity/value']:.1f}, {full[300]['part_identity/value']:.1f}) while the two hetero-centre "
+            f"terms fall from {full[0]['hetero_center/value']:.1f} and {full[0]['part_hetero_center/value']:.1f} to "
+            f"{full[300]['hetero_center/value']:.2f} and {full[300]['part_hetero_center/value']:.1f}")
+  assert quoted in text, quoted
+
+
 def test_every_method_is_recorded_over_seeds_and_the_demo_over_thread_counts():
   assert sorted(RECORD) == configs.methods()
   for method, record in RECORD.items():
