@@ -12,8 +12,8 @@ single-shot mAP, the config's gallery trials).
 
 Writes `benchmarks/results/synthetic_learning.json` (one entry per method: every run, the min-max
 of trained mAP, the largest untrained and random-feature mAP, the machine). The README's learning
-table, the configs' `:synthetic` figures and `tests/test_learning.py`'s thresholds are checked
-against this record (`tests/test_recorded.py`).
+table and demo result and `tests/test_learning.py`'s thresholds are checked against this record
+(`tests/test_recorded.py`).
 """
 
 import importlib
@@ -98,8 +98,7 @@ def machine() -> str:
 def summary(runs: list[dict]) -> dict:
   trained = [r["trained"] for r in runs]
   return dict(runs=runs, trained_min=min(trained), trained_max=max(trained),
-              untrained_max=max(r["untrained"] for r in runs), random_max=max(r["random"] for r in runs),
-              seconds_max=max(r["seconds"] for r in runs))
+              untrained_max=max(r["untrained"] for r in runs), random_max=max(r["random"] for r in runs))
 
 
 def main(argv):
