@@ -29,7 +29,7 @@ import numpy as np
 from absl import app, flags
 
 import configs
-from vireid_jax import evaluate, train
+from vireid_jax import evaluate, inference, train
 from vireid_jax.data import datasets
 
 FLAGS = flags.FLAGS
@@ -53,7 +53,7 @@ def measure(method: str, seed: int, data_dir: str) -> dict:
   seconds = time.perf_counter() - start
   data = train.load_data(cfg)
   program, state = train.create(cfg, data.num_classes, data.steps_per_epoch)
-  untrained = train.split_features(cfg, program, state, data.sources["test"], data.test_cols)
+  untrained = inference.features(cfg, train.inference_model(program, state), data.sources["test"], data.test_cols)
   noise = np.random.default_rng(seed).normal(size=untrained.shape).astype(np.float32)
   all_search = lambda results: round(results["modes"]["all_single"]["mean"]["mAP"], 2)
   return dict(seed=seed, trained=all_search(trained), seconds=round(seconds, 1),

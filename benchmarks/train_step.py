@@ -37,7 +37,7 @@ from flax import nnx
 
 import configs
 from configs import common
-from vireid_jax import train
+from vireid_jax import inference, train
 from vireid_jax.models import build_model
 
 _BATCH = flags.DEFINE_integer("batch_per_modality", 4, "Images per modality in a batch (CPU-sized).")
@@ -116,7 +116,7 @@ def _time_jax(n: int) -> dict[str, float]:
     jax.block_until_ready(metrics)
 
   train_s = _best(train_once, _STEPS.value)
-  embed = train.embedder(*train.create(cfg, 395, steps_per_epoch=100))
+  embed = inference.embedder(train.inference_model(*train.create(cfg, 395, steps_per_epoch=100)))
   images = jnp.zeros((INFERENCE_BATCH, HEIGHT, WIDTH, 3), jnp.uint8)
   infer_s = _best(lambda: jax.block_until_ready(embed(images, 0)), _STEPS.value)
   return {"train_s": train_s, "infer_s": infer_s}

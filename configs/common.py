@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import ml_collections
 
+from vireid_jax import imports as vireid_jax_imports
 from vireid_jax import models, objective
 
 
@@ -106,9 +108,19 @@ def train_config(**overrides) -> ml_collections.ConfigDict:
   return cfg
 
 
-def base_config(method: str, loss: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+def imports(config_file: str, *entries: str) -> tuple[str, ...]:
+  """Imports the modules that register a config's own terms and heads (module names, or `.py`
+  files relative to `config_file`, the config's `__file__`) and returns them for `config.imports`,
+  files as absolute paths (see `vireid_jax.imports`). Call it before building the config's blocks."""
+  entries = vireid_jax_imports.resolve(entries, os.path.dirname(os.path.abspath(config_file)))
+  vireid_jax_imports.load(entries)
+  return entries
+
+
+def base_config(method: str, loss: ml_collections.ConfigDict, imports: Sequence[str] = ()) -> ml_collections.ConfigDict:
+  """A run config: `method`, `imports` (from `imports(__file__, ...)`), the default blocks and `loss`."""
   return ml_collections.ConfigDict(dict(
-      method=method, seed=0, data=data_config(), model=model_config(), loss=loss,
+      method=method, imports=tuple(imports), seed=0, data=data_config(), model=model_config(), loss=loss,
       optimizer=optimizer_config(), train=train_config(), eval=eval_config(),
   ))
 

@@ -25,7 +25,7 @@ from configs import common
 from data_builders.regdb.regdb_dataset_builder import Regdb
 from data_builders.sysu_mm01.sysu_mm01_dataset_builder import SysuMm01
 from tests.models import reference
-from vireid_jax import checkpointing, errors, train
+from vireid_jax import checkpointing, errors, inference, train
 from vireid_jax.data import datasets
 from vireid_jax.models import convert
 
@@ -328,13 +328,13 @@ def test_every_checkpoint_damaged_is_an_error_naming_them(hctri_run, tmp_path):
   workdir = tmp_path / "run"
   shutil.copytree(run, workdir)
   for step in ("2", "3"):
-    truncate(largest_file(workdir / "checkpoints" / step / "state"))
+    truncate(largest_file(workdir / "checkpoints" / step / "model"))
   before = digest(workdir)
   with pytest.raises(errors.UserError, match=r"No intact checkpoint: .*checkpoints/3, .*checkpoints/2 are damaged"):
     train.train_and_evaluate(cfg, str(workdir))
   assert digest(workdir) == before  # never silently from step 0, nothing moved or rewritten
   with pytest.raises(errors.UserError, match=r"No intact checkpoint: .*checkpoints/2 is damaged"):
-    train.restore(cfg, str(workdir), str(workdir / "checkpoints" / "2"))
+    inference.restore(cfg, str(workdir), str(workdir / "checkpoints" / "2"))
 
 
 def test_a_bug_while_restoring_keeps_its_traceback_and_moves_nothing(hctri_run, tmp_path, monkeypatch):
@@ -345,7 +345,7 @@ def test_a_bug_while_restoring_keeps_its_traceback_and_moves_nothing(hctri_run, 
   shutil.copytree(run, workdir)
   before = digest(workdir)
 
-  def broken_restore(self, step, abstract_state, iterator):
+  def broken_restore(self, step, abstract, iterator):
     raise TypeError("a bug in restoring")
 
   monkeypatch.setattr(checkpointing.Checkpointer, "restore", broken_restore)
@@ -371,10 +371,10 @@ def test_eval_reads_the_newest_intact_checkpoint_and_moves_nothing(hctri_run, tm
   cfg, run = hctri_run
   workdir = tmp_path / "run"
   shutil.copytree(run, workdir)
-  truncate(workdir / "checkpoints" / "3" / "state" / "_METADATA")
+  truncate(workdir / "checkpoints" / "3" / "model" / "_METADATA")
   before = digest(workdir / "checkpoints")
   with caplog.at_level(logging.WARNING):
-    _, _, step = train.restore(cfg, str(workdir))
+    _, step = inference.restore(cfg, str(workdir))
   assert step == 2 and "checkpoints/3 is damaged" in caplog.text
   assert digest(workdir / "checkpoints") == before
 
@@ -387,6 +387,6 @@ def test_resuming_with_another_config_names_the_arrays_and_keeps_the_run(hctri_r
   other = cfg.copy_and_resolve_references()
   other.model.heads.parts.dim = 8
   with pytest.raises(errors.UserError, match=r"written by another model than this config builds .*\n"
-                     r"  params/heads/parts/bn/0/bias/value: saved \(\(16,\), 'float32'\), config gives \(\(8,\), 'float32'\)"):
+                     r"  model/params/heads/parts/bn/0/bias/value: saved \(\(16,\), 'float32'\), config gives \(\(8,\), 'float32'\)"):
     train.train_and_evaluate(other, str(workdir))
   assert digest(workdir) == before  # config.json, checkpoints, results untouched

@@ -11,7 +11,7 @@ import pytest
 from flax import nnx
 
 from configs import agw, common
-from vireid_jax import objective, optim, train
+from vireid_jax import inference, objective, optim, train
 from vireid_jax.models import heads, merge_modalities
 
 BUILT_IN = sorted(objective.TERMS)
@@ -199,8 +199,8 @@ def test_a_new_method_needs_no_library_edit(toy_method, data_dir, tmp_path):
   rows = [json.loads(line) for line in pathlib.Path(tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert np.isfinite(rows[0]["loss/toy_unit_norm"]) and rows[0]["loss/total"] == pytest.approx(
       rows[0]["loss/identity"] + 0.5 * rows[0]["loss/toy_unit_norm"], rel=1e-5)
-  _, state, _ = train.restore(cfg, str(tmp_path))
-  assert optim.param_groups(state.params)["heads"]["toy_projection"]["fc"]["kernel"] == "new"
-  _, initial = train.create(cfg, state.params["heads"]["classifier"]["fc"]["kernel"].shape[1], 1)
-  assert not np.allclose(state.params["heads"]["toy_projection"]["fc"]["kernel"][...],
+  model, _ = inference.restore(cfg, str(tmp_path))
+  assert optim.param_groups(model.params)["heads"]["toy_projection"]["fc"]["kernel"] == "new"
+  _, initial = train.create(cfg, model.params["heads"]["classifier"]["fc"]["kernel"].shape[1], 1)
+  assert not np.allclose(model.params["heads"]["toy_projection"]["fc"]["kernel"][...],
                          initial.params["heads"]["toy_projection"]["fc"]["kernel"][...])  # trained

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from configs import hctri
-from vireid_jax import aggregate, errors, regdb_trials, search, train
+from vireid_jax import aggregate, errors, inference, regdb_trials, search, train
 from vireid_jax.data import datasets, pipeline
 from vireid_jax.evaluation import metrics
 
@@ -34,32 +34,32 @@ def test_training_writes_config_results_and_figures(run):
 
 def test_eval_mode_reproduces_the_training_evaluation(run, tmp_path):
   cfg, workdir = run
-  again = train.evaluate_checkpoint(cfg, str(tmp_path), os.path.join(workdir, "checkpoints", "3"))
+  again = inference.evaluate_checkpoint(cfg, str(tmp_path), os.path.join(workdir, "checkpoints", "3"))
   first = json.loads(pathlib.Path(os.path.join(workdir, "results.json")).read_text())
   assert again["modes"]["all_single"]["mean"] == pytest.approx(first["modes"]["all_single"]["mean"])
   with pytest.raises(errors.UserError, match="No step 7 in"):
-    train.evaluate_checkpoint(cfg, str(tmp_path), os.path.join(workdir, "checkpoints", "7"))
+    inference.evaluate_checkpoint(cfg, str(tmp_path), os.path.join(workdir, "checkpoints", "7"))
   with pytest.raises(errors.UserError, match="train first"):
-    train.evaluate_checkpoint(cfg, str(tmp_path / "empty"))
+    inference.evaluate_checkpoint(cfg, str(tmp_path / "empty"))
 
 
 def test_export_writes_features_and_columns(run):
   cfg, workdir = run
-  path = train.export_features(cfg, workdir, None, "test")
+  path = inference.export_features(cfg, workdir, None, "test")
   assert path == os.path.join(workdir, "features_test_step3.npz")
   out = np.load(path)
   cols = datasets.columns(datasets.sources(cfg.data)["test"])
   for key in ("identity", "camera", "modality", "path", "label"):
     np.testing.assert_array_equal(out[key], cols[key])
   # Independently: a few images of each modality through the restored model's inference path.
-  program, state, _ = train.restore(cfg, workdir)
-  embed = train.embedder(program, state)
+  model, _ = inference.restore(cfg, workdir)
+  embed = inference.embedder(model)
   for modality in (0, 1):
     records = np.flatnonzero(cols["modality"] == modality)[:3]
     images = pipeline.load_images(datasets.sources(cfg.data)["test"], records, cfg.data)
     np.testing.assert_allclose(out["features"][records], np.asarray(embed(images, modality)), rtol=1e-4, atol=1e-5)
   with pytest.raises(ValueError, match="--split: expected one of"):
-    train.export_features(cfg, workdir, None, "validation")
+    inference.export_features(cfg, workdir, None, "validation")
 
 
 @pytest.fixture
@@ -85,8 +85,8 @@ def test_search_ranks_by_the_models_distances(run, folder):
   assert len(files) == 7
   checkpoint = os.path.join(workdir, "checkpoints", "3")
   dist, order = search.search(search.run_config(checkpoint), checkpoint, query, files)
-  program, state, _ = train.restore(cfg, workdir)
-  embed = train.embedder(program, state)
+  model, _ = inference.restore(cfg, workdir)
+  embed = inference.embedder(model)
   source = search.FolderSource([query] + files, 0)
   images = pipeline.load_images(source, range(8), cfg.data)
   q, g = np.asarray(embed(images[:1], 1)), np.asarray(embed(images[1:], 0))

@@ -1,5 +1,7 @@
-"""Orbax checkpoints of the whole training state: parameters, batch statistics, optimiser state,
-step, the Grain iterator position and the run's elapsed time (so the ETA survives a restart).
+"""Orbax checkpoints of the whole training state, in four items: `model` (parameters and batch
+statistics: all that inference restores), `train` (step, optimiser state, frozen loss networks,
+non-finite tracking), `data` (the Grain iterator position) and `meta` (JSON: the number of classes
+and the run's elapsed time, so the ETA survives a restart).
 
 Saves are atomic (Orbax writes a temporary directory and renames it), so a crash at any moment
 leaves the last complete checkpoint; the last `keep` and the best `keep_best` by `best_metric`
@@ -55,8 +57,12 @@ def quiet_orbax_logs() -> None:
       lambda record: record.levelno > std_logging.INFO or "/orbax/" not in record.pathname)
 
 
+ARRAY_ITEMS = ("model", "train")  # the array trees of a step, restored into given structures
+
+
 class Checkpointer:
-  """One CheckpointManager with items `state`, `data` (Grain iterator) and `meta` (JSON)."""
+  """One CheckpointManager with the array items `model` and `train`, `data` (Grain iterator) and
+  `meta` (JSON)."""
 
   def __init__(self, directory: str, *, keep: int, keep_best: int, best_metric: str):
     preserve = [policies.LatestN(keep)]
@@ -66,7 +72,7 @@ class Checkpointer:
                                      keep_checkpoints_without_metrics=False))
     options = ocp.CheckpointManagerOptions(preservation_policy=policies.AnyPreservationPolicy(preserve), create=True)
     self.directory = os.path.abspath(directory)
-    self.manager = ocp.CheckpointManager(self.directory, item_names=("state", "data", "meta"), options=options)
+    self.manager = ocp.CheckpointManager(self.directory, item_names=(*ARRAY_ITEMS, "data", "meta"), options=options)
 
   def steps(self) -> list[int]:
     return sorted(self.manager.all_steps())
@@ -74,24 +80,27 @@ class Checkpointer:
   def step_dir(self, step: int) -> str:
     return os.path.join(self.directory, str(step))
 
-  def save(self, step: int, state: Any, iterator: Any, meta: dict[str, Any],
+  def save(self, step: int, items: dict[str, Any], iterator: Any, meta: dict[str, Any],
            metrics: dict[str, float] | None = None) -> None:
+    """Writes `items` ({"model": tree, "train": tree}), the iterator's position and `meta` as `step`."""
     self.manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(iterator),
-        meta=ocp.args.JsonSave(meta)), metrics=metrics, force=True)
+        **{name: ocp.args.StandardSave(items[name]) for name in ARRAY_ITEMS},
+        data=grain.checkpoint.CheckpointSave(iterator), meta=ocp.args.JsonSave(meta)), metrics=metrics, force=True)
 
   def meta(self, step: int) -> dict[str, Any]:
     """The JSON metadata of `step` (elapsed seconds, number of classes)."""
     return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
 
-  def check_matches(self, step: int, abstract_state: Any) -> None:
-    """Raises UserError, naming the differing arrays, if checkpoint `step` holds another model's
-    state than `abstract_state` (e.g. the work directory of a run with another config)."""
-    saved = _shapes(ocp.StandardCheckpointHandler().metadata(epath.Path(self.step_dir(step)) / "state"))
-    wanted = _shapes(abstract_state)
+  def check_matches(self, step: int, abstract: dict[str, Any]) -> None:
+    """Raises UserError, naming the differing arrays, if checkpoint `step` holds other arrays than
+    the items of `abstract` (e.g. the work directory of a run with another config)."""
+    handler = ocp.StandardCheckpointHandler()
+    saved = {f"{name}/{k}": v for name in abstract
+             for k, v in _shapes(handler.metadata(epath.Path(self.step_dir(step)) / name)).items()}
+    wanted = {f"{name}/{k}": v for name, tree in abstract.items() for k, v in _shapes(tree).items()}
     if saved == wanted:
       return
-    model_first = lambda k: (not k.startswith(("params", "rest")), k)  # the optimiser state mirrors the params
+    model_first = lambda k: (not k.startswith("model/"), k)  # the optimiser state mirrors the parameters
     diffs = [f"{k}: saved {saved.get(k, 'absent')}, config gives {wanted.get(k, 'absent')}"
              for k in sorted(set(saved) | set(wanted), key=model_first) if saved.get(k) != wanted.get(k)]
     raise errors.UserError(
@@ -99,18 +108,21 @@ class Checkpointer:
         "differ):\n  " + "\n  ".join(diffs[:8]) + ("\n  ..." if len(diffs) > 8 else "")
         + "\nResume with the config of the run that wrote it (its config.json), or use a new work directory.")
 
-  def restore(self, step: int, abstract_state: Any, iterator: Any | None) -> Any:
-    """Restores `state` into the structure and shardings of `abstract_state`, and the iterator in place."""
-    items = dict(state=ocp.args.StandardRestore(abstract_state))
+  def restore(self, step: int, abstract: dict[str, Any], iterator: Any | None) -> dict[str, Any]:
+    """The items named in `abstract` (e.g. {"model": tree}), restored into its structures and
+    shardings; the iterator restored in place unless None."""
+    items = {name: ocp.args.StandardRestore(tree) for name, tree in abstract.items()}
     if iterator is not None:
       items["data"] = grain.checkpoint.CheckpointRestore(iterator)
-    return self.manager.restore(step, args=ocp.args.Composite(**items))["state"]
+    restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+    return {name: restored[name] for name in abstract}
 
-  def restore_newest(self, abstract_state: Callable[[dict[str, Any]], Any], iterator: Any | None, *,
-                     steps: list[int] | None = None, set_aside_damaged: bool) -> tuple[int, Any, dict[str, Any]] | None:
-    """(step, state, meta) of the newest intact checkpoint among `steps` (default: all), with the
-    iterator restored in place; None when there is none. `abstract_state(meta)` gives the
-    structure and shardings to restore into.
+  def restore_newest(self, abstract: Callable[[dict[str, Any]], dict[str, Any]], iterator: Any | None, *,
+                     steps: list[int] | None = None,
+                     set_aside_damaged: bool) -> tuple[int, dict[str, Any], dict[str, Any]] | None:
+    """(step, items, meta) of the newest intact checkpoint among `steps` (default: all), with the
+    iterator restored in place; None when there is none. `abstract(meta)` gives the items to
+    restore and their structures and shardings (`{"model": tree}` for inference).
 
     A checkpoint whose files are damaged (`is_damage`) is skipped with a warning that names it and, with
     `set_aside_damaged` (a run that will write those steps again), moved to
@@ -121,9 +133,9 @@ class Checkpointer:
     for step in sorted(self.steps() if steps is None else steps, reverse=True):
       try:
         meta = self.meta(step)
-        abstract = abstract_state(meta)
-        self.check_matches(step, abstract)
-        state = self.restore(step, abstract, iterator)
+        wanted = abstract(meta)
+        self.check_matches(step, wanted)
+        items = self.restore(step, wanted, iterator)
       except Exception as e:  # pylint: disable=broad-except
         if not is_damage(e):
           raise  # a bug keeps its traceback; nothing is moved
@@ -134,7 +146,7 @@ class Checkpointer:
         logging.warning("Continuing from step %d, the newest intact checkpoint.", step)
         if set_aside_damaged:
           self._set_aside(damaged)
-      return step, state, meta
+      return step, items, meta
     if damaged:
       raise errors.UserError(
           f"No intact checkpoint: {', '.join(self.step_dir(s) for s in damaged)} "

@@ -21,12 +21,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from vireid_jax.data import pipeline
 from vireid_jax.evaluation import metrics, protocols
 
 RANKS = (1, 5, 10, 20)
@@ -34,11 +33,17 @@ SHOT_NAMES = {1: "single", 10: "multi"}
 MODES = {"sysu": tuple(protocols.GALLERY_CAMERAS), "regdb": protocols.REGDB_DIRECTIONS}
 
 
-def check(cfg: Any) -> list[str]:
-  """Problems with the `eval` block, each naming the field (empty if none)."""
+def check(config: Any) -> list[str]:
+  """Problems with the run config's `eval` block (and its protocol against `data.dataset`), each
+  naming the field (empty if none)."""
+  cfg = config.eval
   if cfg.protocol not in MODES:
     return [f"eval.protocol: expected one of {tuple(MODES)}, got {cfg.protocol!r}."]
   problems = []
+  expected = protocols.DATASET_PROTOCOLS.get(config.data.dataset)
+  if expected and cfg.protocol != expected:
+    problems.append(f"eval.protocol: {cfg.protocol!r} does not evaluate data.dataset={config.data.dataset!r}; "
+                    f"expected {expected!r} (the :regdb config variant sets both).")
   modes = list(cfg.modes)
   if not modes or any(m not in MODES[cfg.protocol] for m in modes):
     problems.append(f"eval.modes: expected some of {MODES[cfg.protocol]} for the {cfg.protocol} protocol, got {modes!r}.")
@@ -87,26 +92,6 @@ def _shot_name(shots: int) -> str:
   return SHOT_NAMES.get(shots, f"{shots}shot")
 
 
-def extract_features(embed_fn: Callable[[np.ndarray, int], np.ndarray], source: Any, records: Sequence[int],
-                     modality: int, data_cfg: Any, *, batch_size: int, flip: bool) -> np.ndarray:
-  """Embeds `records` of one modality: [N] indices -> float32 [N, D], in order.
-
-  `embed_fn(images uint8 [B, H, W, 3], modality) -> [B, D]` is the model's inference path
-  (jitted and sharded by the caller); batches are padded to `batch_size` so it compiles once.
-  """
-  out = []
-  batches = pipeline.eval_batches(source, records, data_cfg, batch_size=batch_size)
-  try:
-    for batch in batches:
-      feats = np.asarray(embed_fn(batch["image"], modality), np.float32)
-      if flip:
-        feats = 0.5 * (feats + np.asarray(embed_fn(batch["image"][:, :, ::-1], modality), np.float32))
-      out.append(feats[batch["mask"]])
-  finally:
-    batches.close()  # stops the workers and frees their shared memory, also on an error
-  return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
-
-
 def _trial_metrics(features, test_split, q, g, cfg, protocol) -> dict[str, float]:
   dist = _distmat(features, q, g, cfg)
   out = metrics.ranking_metrics(dist, test_split["identity"][q], test_split["identity"][g],
@@ -143,9 +128,7 @@ def _mode_trials(test_split: Mapping[str, np.ndarray], cfg: Any) -> dict[str, tu
             ("sysu", protocols.sysu_trials(test_split, mode=mode, shots=shots, trials=cfg.trials, sampling=cfg.sampling,
                                            rand_perm_cam=os.path.expanduser(cfg.rand_perm_cam) or None))
             for mode in cfg.modes for shots in cfg.shots}
-  if cfg.protocol == "regdb":
-    return {direction: ("regdb", [protocols.regdb_trial(test_split, direction=direction)]) for direction in cfg.modes}
-  raise ValueError(f"eval.protocol: expected 'sysu' or 'regdb', got {cfg.protocol!r}.")
+  return {direction: ("regdb", [protocols.regdb_trial(test_split, direction=direction)]) for direction in cfg.modes}
 
 
 def _distmat(features: np.ndarray, q: np.ndarray, g: np.ndarray, cfg: Any) -> np.ndarray:

@@ -14,7 +14,7 @@ import os
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from vireid_jax import checkpointing, errors, evaluate, sharding, train
+from vireid_jax import checkpointing, errors, evaluate, inference, sharding, train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/eat.py:regdb.",
                                           lock_config=True)
@@ -39,12 +39,12 @@ def main(argv):
   print(f"Work directory: {os.path.abspath(workdir)}", flush=True)
   logging.info("Work directory %s", os.path.abspath(workdir))
   if _MODE.value == "export":
-    print(f"Features written to {train.export_features(config, workdir, _CHECKPOINT.value, _SPLIT.value)}")
+    print(f"Features written to {inference.export_features(config, workdir, _CHECKPOINT.value, _SPLIT.value)}")
     return
   if _MODE.value == "train":
     results = train.train_and_evaluate(config, workdir)
   else:
-    results = train.evaluate_checkpoint(config, workdir, _CHECKPOINT.value)
+    results = inference.evaluate_checkpoint(config, workdir, _CHECKPOINT.value)
   print(evaluate.format_table(results))
   print(f"Results: {workdir}/results.json")
   for path in results.get("figures", []):

@@ -14,9 +14,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from vireid_jax import errors
 
-OPTIMIZERS = ("sgd", "adam")
+# optimizer.name -> (learning rate, the optimizer block) -> the optax optimiser of one parameter group.
+OPTIMIZERS = {
+    "sgd": lambda lr, cfg: optax.sgd(lr, momentum=cfg.momentum, nesterov=cfg.nesterov),
+    "adam": lambda lr, cfg: optax.adam(lr, b1=cfg.b1, b2=cfg.b2),
+}
 UNITS = ("epoch", "step")
 WARMUPS = ("linear", "staircase")
 
@@ -25,7 +28,7 @@ def check(cfg: Any) -> list[str]:
   """Problems with the `optimizer` block, each naming the field (empty if none)."""
   problems = []
   if cfg.name not in OPTIMIZERS:
-    problems.append(f"optimizer.name: expected one of {OPTIMIZERS}, got {cfg.name!r}.")
+    problems.append(f"optimizer.name: expected one of {tuple(OPTIMIZERS)}, got {cfg.name!r}.")
   for field in ("lr", "decay_factor", "warmup_start"):
     if not cfg[field] > 0:
       problems.append(f"optimizer.{field}: expected a positive number, got {cfg[field]!r}.")
@@ -79,13 +82,7 @@ def make(cfg: Any, params: Any, steps_per_epoch: int) -> optax.GradientTransform
   lr = schedule(cfg, steps_per_epoch)
 
   def group(mult: float) -> optax.GradientTransformation:
-    scaled = lambda step: lr(step) * mult
-    if cfg.name == "sgd":
-      opt = optax.sgd(scaled, momentum=cfg.momentum, nesterov=cfg.nesterov)
-    elif cfg.name == "adam":
-      opt = optax.adam(scaled, b1=cfg.b1, b2=cfg.b2)
-    else:
-      raise errors.UserError(f"optimizer.name: expected one of {OPTIMIZERS}, got {cfg.name!r}.")
+    opt = OPTIMIZERS[cfg.name](lambda step: lr(step) * mult, cfg)
     return optax.chain(optax.add_decayed_weights(cfg.weight_decay), opt)
 
   tx = optax.multi_transform({"backbone": group(cfg.backbone_lr_mult), "new": group(1.0)}, param_groups(params))

@@ -21,7 +21,7 @@ import ml_collections
 import numpy as np
 from absl import app, flags
 
-from vireid_jax import checkpointing, errors, evaluate, train, viz
+from vireid_jax import checkpointing, errors, imports, inference, viz
 from vireid_jax.data import pipeline
 from vireid_jax.evaluation import metrics
 
@@ -62,26 +62,29 @@ def gallery_files(directory: str) -> list[str]:
 
 
 def run_config(checkpoint: str) -> ml_collections.ConfigDict:
-  """The config a checkpoint was trained with: `<workdir>/config.json` for `<workdir>/checkpoints/<step>`."""
+  """The config a checkpoint was trained with: `<workdir>/config.json` for `<workdir>/checkpoints/<step>`,
+  with the modules its `imports` name imported."""
   path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint))), "config.json")
   if not os.path.isfile(path):
     raise errors.UserError(f"{path} not found: --checkpoint must be <workdir>/checkpoints/<step> of a training run.")
   with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+    config = ml_collections.ConfigDict(json.load(f))
+  imports.load(config.imports)
+  return config
 
 
 def search(config: Any, checkpoint: str, query: str, gallery: Sequence[str], *, query_modality: int = 1,
            gallery_modality: int = 0) -> tuple[np.ndarray, np.ndarray]:
   """Distances float32 [G] from the query image to every gallery image, and the ranking int [G]
   (closest first, ties by gallery order)."""
-  program, state, _ = train.restore(config, "", checkpoint)
-  embed = train.embedder(program, state)
+  model, _ = inference.restore(config, "", checkpoint)
+  embed = inference.embedder(model)
 
-  def features(paths, modality):
-    return evaluate.extract_features(embed, FolderSource(paths, modality), np.arange(len(paths)), modality,
-                                     config.data, batch_size=config.eval.batch_size, flip=config.eval.flip)
+  def features(paths, modality, what):
+    return inference.extract_features(embed, FolderSource(paths, modality), np.arange(len(paths)), modality,
+                                      config.data, batch_size=config.eval.batch_size, flip=config.eval.flip, what=what)
 
-  q, g = features([query], query_modality), features(gallery, gallery_modality)
+  q, g = features([query], query_modality, "query"), features(gallery, gallery_modality, "gallery")
   if config.eval.normalize:
     q, g = metrics.l2_normalize(q), metrics.l2_normalize(g)
   dist = metrics.distances(q, g, config.eval.distance)[0]

@@ -7,12 +7,11 @@ with the Grain iterator, restore-if-exists on start.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
-import math
 import os
 import time
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import flax
@@ -23,9 +22,10 @@ import optax
 from absl import logging
 from flax import nnx
 
-from vireid_jax import checkpointing, errors, evaluate, models, objective, optim, sharding, viz, writers
+from vireid_jax import (checkpointing, errors, evaluate, imports, inference, models, objective, optim, sharding,
+                        writers)
 from vireid_jax.data import datasets, pipeline, samplers
-from vireid_jax.models import build_model, convert, merge_modalities, resnet
+from vireid_jax.models import build_model, convert, merge_modalities
 
 
 @flax.struct.dataclass
@@ -73,17 +73,6 @@ def _check_combinations(config: Any, eval_valid: bool) -> list[str]:
     problems.append("model.pretrained: this config reproduces a paper and needs ImageNet ResNet-50 weights "
                     "(--config.model.pretrained=resnet50.npz, made by python -m vireid_jax.models.convert); set "
                     "model.require_pretrained=False to train from scratch on purpose.")
-  protocol = {"sysu_mm01": "sysu", "regdb": "regdb"}.get(config.data.dataset)
-  if protocol and config.eval.protocol in evaluate.MODES and config.eval.protocol != protocol:
-    problems.append(f"eval.protocol: {config.eval.protocol!r} does not evaluate data.dataset={config.data.dataset!r}; "
-                    f"expected {protocol!r} (the :regdb config variant sets both).")
-  strips = config.model.heads.get("parts", {}).get("strips")
-  if isinstance(strips, int) and strips >= 1:
-    rows = resnet.feature_map_size(config.data.augment.height, config.model.last_stride)
-    if rows % strips:
-      problems.append(f"data.augment.height: {config.data.augment.height} px gives a feature map of {rows} rows, which "
-                      f"does not split into model.heads.parts.strips={strips} strips; choose a height that does "
-                      "(288 -> 18 rows with last stride 1).")
   if config.train.keep_best and eval_valid:
     names = evaluate.metric_names(config.eval)
     if config.train.best_metric not in names:
@@ -95,9 +84,10 @@ def _check_combinations(config: Any, eval_valid: bool) -> list[str]:
 def check(config: Any) -> None:
   """Raises one UserError listing every problem of `config`: field values, the dataset folder and
   required weights, and combinations of fields. Cheap: runs before any slow work."""
-  eval_problems = evaluate.check(config.eval)
-  problems = (datasets.check(config.data) + models.check(config.model) + optim.check(config.optimizer)
-              + eval_problems + objective.check(config) + _check_train(config.train)
+  imports.load(config.imports)
+  eval_problems = evaluate.check(config)
+  problems = (datasets.check(config.data) + pipeline.check(config.data) + models.check(config)
+              + optim.check(config.optimizer) + eval_problems + objective.check(config) + _check_train(config.train)
               + _check_combinations(config, eval_valid=not eval_problems))
   if problems:
     raise errors.problems_error("the config", problems)
@@ -138,8 +128,7 @@ def create(config: Any, num_classes: int, steps_per_epoch: int,
   elif weights.resnet50 is not None:
     convert.load_resnet50(model, weights.resnet50)
   frozen = {name: nnx.split(net) for name, net in weights.frozen.items()}
-  model.eval()
-  eval_graph = nnx.split(model)[0]
+  eval_graph = inference.split(model).graph
   model.train()
   train_graph, params, rest = nnx.split(model, nnx.Param, ...)
   tx = optim.make(config.optimizer, params, steps_per_epoch)
@@ -181,26 +170,20 @@ def train_step(program: Program, state: TrainState, batch: dict[str, jax.Array])
   return new_state, metrics
 
 
-def embedder(program: Program, state: TrainState) -> Callable[[np.ndarray, int], jax.Array]:
-  """The jitted inference path of `state`: (uint8 [B, H, W, 3], modality 0/1) -> [B, D]."""
-  embed = jax.jit(lambda params, rest, images, modality: nnx.merge(program.eval_graph, params, rest, copy=True)
-                  .embed(images, modality), static_argnums=3)
-  return lambda images, modality: embed(state.params, state.rest, images, modality)
+def checkpoint_items(state: TrainState) -> dict[str, dict[str, Any]]:
+  """The checkpoint items of a state: `model` (what inference restores) and `train` (the rest)."""
+  fields = {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
+  model = {name: fields.pop(name) for name in ("params", "rest")}
+  return {"model": model, "train": fields}
 
 
-def split_features(config: Any, program: Program, state: TrainState, source: Any,
-                   columns: dict[str, np.ndarray]) -> np.ndarray:
-  """Features float32 [N, D] of every image of a split (in its order), each through its modality's stream."""
-  embed = embedder(program, state)
-  features = None
-  for modality in (0, 1):
-    records = np.flatnonzero(columns["modality"] == modality)
-    feats = evaluate.extract_features(embed, source, records, modality, config.data,
-                                      batch_size=config.eval.batch_size, flip=config.eval.flip)
-    if features is None:
-      features = np.zeros((len(columns["modality"]), feats.shape[1]), np.float32)
-    features[records] = feats
-  return features
+def from_checkpoint_items(items: dict[str, dict[str, Any]]) -> TrainState:
+  return TrainState(**items["model"], **items["train"])
+
+
+def inference_model(program: Program, state: TrainState) -> inference.Model:
+  """The state's model for `inference` (the same arrays, the eval-mode graph)."""
+  return inference.Model(program.eval_graph, state.params, state.rest)
 
 
 def _check_finite(program: Program, state: TrainState) -> None:
@@ -209,27 +192,6 @@ def _check_finite(program: Program, state: TrainState) -> None:
     names = [n for n, b in zip(program.terms, np.asarray(state.bad_terms)) if b]
     raise FloatingPointError(f"Non-finite loss at step {first + 1} in term(s) {', '.join(names)}; "
                              "stopped without writing a checkpoint with it.")
-
-
-def _report(config: Any, features: np.ndarray, data: "Data", workdir: str, step: int,
-            writer: writers.MetricWriter | None) -> tuple[dict, dict]:
-  """Every protocol mode on test features; logs the table and writes the scalars (to `writer`),
-  the figures and the results JSON, per step and latest (process 0). Returns (results, scalars)."""
-  results = evaluate.evaluate_features(features, data.test_cols, config.eval)
-  scalars = {f"eval/{mode}/{k}": v for mode, r in results["modes"].items() for k, v in r["mean"].items()
-             if k.startswith(("rank", "mAP", "mINP"))}
-  logging.info("step %d\n%s", step, evaluate.format_table(results))
-  if writer is not None:
-    writer.write_scalars(step, scalars)
-  if jax.process_index() == 0:
-    if config.eval.figures:
-      load = functools.partial(pipeline.load_images, data.sources["test"], cfg=config.data)
-      results["figures"] = viz.write_figures(features, data.test_cols, load, config.eval, workdir, step)
-    evaluate.write_json(results, os.path.join(workdir, f"results_step_{step}.json"))
-    evaluate.write_json(results, os.path.join(workdir, "results.json"))
-    if results.get("figures"):
-      logging.info("Figures:\n  %s", "\n  ".join(results["figures"]))
-  return results, scalars
 
 
 class Data(NamedTuple):
@@ -247,12 +209,7 @@ def load_data(config: Any) -> Data:
   train_cols, test_cols = datasets.columns(sources["train"]), datasets.columns(sources["test"])
   index = samplers.ModalityIndex.from_columns(train_cols["label"], train_cols["modality"])
   per_modality = pipeline.make_sampler(config.data)[1]
-  classes = len(index.classes)
-  if config.data.sampler == "pk" and config.data.p > classes:
-    raise errors.UserError(f"data.p: {config.data.p} identities per batch, but the training split has only {classes} "
-                           "identities with images of both modalities.")
-  if config.data.sampler == "tuple" and classes < 2:
-    raise errors.UserError("data.sampler: the tuple sampler needs at least two training identities for negatives.")
+  pipeline.check_fits(index, config.data)
   return Data(sources, train_cols, test_cols, int(train_cols["label"].max()) + 1, per_modality,
               samplers.batches_per_epoch(index, per_modality, config.data.epoch_length))
 
@@ -281,9 +238,10 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
   try:
     start_step, elapsed = 0, 0.0
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
-    restored = ckpt.restore_newest(lambda meta: abstract, iterator, set_aside_damaged=True)
+    restored = ckpt.restore_newest(lambda meta: checkpoint_items(abstract), iterator, set_aside_damaged=True)
     if restored:
-      start_step, state, meta = restored
+      start_step, items, meta = restored
+      state = from_checkpoint_items(items)
       elapsed = meta["elapsed_seconds"]
       logging.info("Resumed from step %d in %s", start_step, workdir)
     if jax.process_index() == 0:  # what `search` and `--mode=eval` rebuild the model from
@@ -314,103 +272,26 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
         writer.write_scalars(done, scalars)
         eta = (total_steps - done) / rate
         logging.info("step %d/%d  loss %.4f  %.2f steps/s  %.1f img/s  elapsed %s  ETA %s", done, total_steps,
-                     scalars["loss/total"], rate, rate * images_per_step, _hms(elapsed), _hms(eta))
+                     scalars["loss/total"], rate, rate * images_per_step, writers.hms(elapsed),
+                     writers.hms(eta))
         window, window_start, window_steps = None, time.perf_counter(), 0
       evaluate_now = done == total_steps or (config.train.eval_every and done % config.train.eval_every == 0)
       meta = {"elapsed_seconds": elapsed, "num_classes": num_classes}
       if evaluate_now:
         _check_finite(program, state)
         eval_start = time.perf_counter()
-        features = split_features(config, program, state, sources["test"], test_cols)
-        results, eval_scalars = _report(config, features, data, workdir, done, writer)
-        ckpt.save(done, state, iterator, meta, metrics=eval_scalars)
+        features = inference.features(config, inference_model(program, state), sources["test"], test_cols)
+        results, eval_scalars = inference.report(config, features, sources["test"], test_cols, workdir, done, writer)
+        ckpt.save(done, checkpoint_items(state), iterator, meta, metrics=eval_scalars)
         window_start += time.perf_counter() - eval_start  # throughput and ETA count training steps only
       elif done % config.train.checkpoint_every == 0:
         _check_finite(program, state)
-        ckpt.save(done, state, iterator, meta)
+        ckpt.save(done, checkpoint_items(state), iterator, meta)
     if not results and start_step >= total_steps:  # already finished: evaluate the final state
-      features = split_features(config, program, state, sources["test"], test_cols)
-      results, _ = _report(config, features, data, workdir, total_steps, None)
+      features = inference.features(config, inference_model(program, state), sources["test"], test_cols)
+      results, _ = inference.report(config, features, sources["test"], test_cols, workdir, total_steps, None)
   finally:  # also on an error or an interrupt: pending checkpoint writes finish, workers stop
     iterator.close()
     ckpt.close()
     writer.close()
   return results
-
-
-def _hms(seconds: float) -> str:
-  seconds = int(seconds) if math.isfinite(seconds) else 0
-  return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-def _without_weights(config: Any) -> Any:
-  """A copy of `config` that asks for no ImageNet weights: the model's weights come from a checkpoint."""
-  config = config.copy_and_resolve_references()
-  with config.unlocked():
-    config.model.update(require_pretrained=False, pretrained="")
-  return config
-
-
-def restore(config: Any, workdir: str, checkpoint: str | None = None) -> tuple[Program, TrainState, int]:
-  """The trained state of `checkpoint` (a step directory, e.g. DIR/checkpoints/5200) or of the
-  newest intact checkpoint in `workdir/checkpoints` (damaged ones are skipped with a warning), on
-  the default device, for inference; where `workdir` has no checkpoints directory, the model of
-  `model.init_from` (an authors' checkpoint) as step 0."""
-  directory = os.path.dirname(os.path.abspath(checkpoint)) if checkpoint else os.path.join(workdir, "checkpoints")
-  if checkpoint is None and config.model.init_from and not os.path.isdir(directory):
-    config = _without_weights(config)
-    weights = load_weights(config)
-    program, state = create(config, convert.num_classes(weights.init_from) or 1, 1, weights)
-    return program, state, 0
-  if not os.path.isdir(directory):
-    raise errors.UserError(f"No checkpoints directory {directory}: train first or pass --checkpoint=DIR/<step>.")
-  step = os.path.basename(os.path.normpath(checkpoint)) if checkpoint else None
-  if step is not None and not step.isdigit():
-    raise errors.UserError(f"--checkpoint={checkpoint}: expected a step directory <workdir>/checkpoints/<step>.")
-  ckpt = checkpointing.Checkpointer(directory, keep=1 << 30, keep_best=0, best_metric="")
-  steps = ckpt.steps() if step is None else [int(step)]
-  if not set(steps) <= set(ckpt.steps()) or not steps:
-    ckpt.close()
-    what = f"step {step}" if checkpoint else "checkpoint"
-    raise errors.UserError(f"No {what} in {directory}: train first or pass --checkpoint=DIR/<step>.")
-  config = _without_weights(config)
-  programs = {}
-
-  weights = Weights(None, objective.frozen_networks(config, pretrained=False))
-
-  def abstract(meta):
-    programs[meta["num_classes"]], state = create(config, meta["num_classes"], 1, weights)
-    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
-
-  try:
-    step, state, meta = ckpt.restore_newest(abstract, None, steps=steps, set_aside_damaged=False)
-  finally:
-    ckpt.close()
-  return programs[meta["num_classes"]], state, step
-
-
-def evaluate_checkpoint(config: Any, workdir: str, checkpoint: str | None = None) -> dict[str, Any]:
-  """Evaluates a checkpoint (see `restore`) without training; results and figures go to
-  `workdir` like a training run's."""
-  check(_without_weights(config))
-  program, state, step = restore(config, workdir, checkpoint)
-  data = load_data(config)
-  features = split_features(config, program, state, data.sources["test"], data.test_cols)
-  return _report(config, features, data, workdir, step, None)[0]
-
-
-def export_features(config: Any, workdir: str, checkpoint: str | None = None, split: str = "test") -> str:
-  """Writes `workdir/features_<split>_step<step>.npz`: `features` float32 [N, D] and the split's
-  `label`, `identity`, `camera`, `modality` and `path` columns, in the split's order. Returns the path."""
-  check(_without_weights(config))
-  program, state, step = restore(config, workdir, checkpoint)
-  data = load_data(config)
-  if split not in data.sources:
-    raise errors.UserError(f"--split: expected one of {sorted(data.sources)}, got {split!r}.")
-  columns = datasets.columns(data.sources[split])
-  features = split_features(config, program, state, data.sources[split], columns)
-  path = os.path.join(workdir, f"features_{split}_step{step}.npz")
-  tmp = path + ".tmp.npz"
-  np.savez(tmp, features=features, **columns)
-  os.replace(tmp, path)
-  return path

@@ -4,6 +4,7 @@ installed). CLU's writers need TensorFlow, which this library does not install."
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 
@@ -38,3 +39,9 @@ class MetricWriter:
   def close(self) -> None:
     if self.tensorboard is not None:
       self.tensorboard.close()
+
+
+def hms(seconds: float) -> str:
+  """h:mm:ss of a duration (0:00:00 where it is not finite, e.g. an ETA before any rate)."""
+  seconds = int(seconds) if math.isfinite(seconds) else 0
+  return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from vireid_jax.data import samplers
+from configs import common
+from vireid_jax import errors
+from vireid_jax.data import pipeline, samplers
 
 
 @pytest.fixture
@@ -35,9 +37,16 @@ def test_pk_batch(index):
   assert not np.array_equal(samplers.pk_batch(idx, 5, p=4, k=3, seed=1), samplers.pk_batch(idx, 6, p=4, k=3, seed=1))
 
 
-def test_pk_batch_rejects_too_many_identities(index):
-  with pytest.raises(ValueError, match="P = 13"):
-    samplers.pk_batch(index[0], 0, p=13, k=2, seed=0)
+def test_a_split_that_cannot_fill_the_batches_is_an_error_naming_the_field(index):
+  """The one check of what the samplers need of the training split (`pipeline.check_fits`)."""
+  cfg = common.data_config(p=13)
+  with pytest.raises(errors.UserError, match="data.p: 13 identities per batch, but the training split has only 12"):
+    pipeline.check_fits(index[0], cfg)
+  cfg.p = 12
+  pipeline.check_fits(index[0], cfg)
+  one = samplers.ModalityIndex.from_columns(np.array([0, 0]), np.array([0, 1]))
+  with pytest.raises(errors.UserError, match="tuple sampler needs at least two training identities"):
+    pipeline.check_fits(one, common.data_config(sampler="tuple"))
 
 
 def test_tuple_batch(index):

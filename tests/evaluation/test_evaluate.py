@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from configs import common
-from vireid_jax import evaluate
+from vireid_jax import evaluate, inference
 from vireid_jax.data import transforms
 from vireid_jax.evaluation import metrics, protocols
 
@@ -93,9 +93,9 @@ def test_extract_features_in_order_with_flip(sysu):
     x = transforms.normalize(images)
     return np.concatenate([x.mean(axis=(1, 2)), x[:, :, : x.shape[2] // 2].mean(axis=(1, 2, 3))[:, None]], axis=1)
 
-  feats = evaluate.extract_features(embed, src["test"], records, 0, cfg, batch_size=4, flip=True)
+  feats = inference.extract_features(embed, src["test"], records, 0, cfg, batch_size=4, flip=True)
   assert feats.shape == (11, 4) and len(seen) == 2 * 3
-  one = evaluate.extract_features(embed, src["test"], records[5:6], 0, cfg, batch_size=4, flip=False)
+  one = inference.extract_features(embed, src["test"], records[5:6], 0, cfg, batch_size=4, flip=False)
   image = transforms.normalize(transforms.eval_transform(transforms.decode(src["test"][int(records[5])]["image"]), cfg.augment))
   left, right = image[:, : image.shape[1] // 2].mean(), image[:, image.shape[1] // 2:][:, ::-1].mean()
   np.testing.assert_allclose(one[0, :3], image.mean(axis=(0, 1)), rtol=1e-5)

@@ -21,7 +21,7 @@ import numpy as np
 
 from configs import agw, hctri
 from tests.models import reference
-from vireid_jax import train
+from vireid_jax import inference, train
 from vireid_jax.data.transforms import normalize
 from vireid_jax.models import build_model, convert
 
@@ -182,7 +182,7 @@ def compare(method: str, tmp_dir: str, *, p: int = 3, k: int = 2, height: int = 
                                    max(relative(theirs[f32]["terms"][n], v) for n, v in theirs[f64]["terms"].items())),
          "parameters": (max_difference(state.params, split[f64][0]), max_difference(split[f32][0], split[f64][0])),
          "BatchNorm statistics": (max_difference(state.rest, split[f64][1]), max_difference(split[f32][1], split[f64][1]))}
-  embed = train.embedder(program, state)
+  embed = inference.embedder(train.inference_model(program, state))
   ours_f, theirs_f = [], {f64: [], f32: []}
   for modality in (0, 1):
     feats = np.asarray(embed(x[modality], modality), np.float64)

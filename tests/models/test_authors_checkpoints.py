@@ -10,7 +10,7 @@ from flax import nnx
 
 from configs import agw, hctri
 from tests.models import reference
-from vireid_jax import errors, train
+from vireid_jax import errors, inference, train
 from vireid_jax.models import build_model, convert
 
 CLASSES = 10
@@ -123,9 +123,9 @@ def test_eval_mode_evaluates_an_authors_model(data_dir, tmp_path):
   state = random_checkpoint(reference.agw_names(cfg.model.width, cfg.model.blocks, cfg.model.non_local, 1, 395))
   np.savez(tmp_path / "sysu_agw.npz", **state)
   cfg.model.init_from = str(tmp_path / "sysu_agw.npz")
-  results = train.evaluate_checkpoint(cfg, str(tmp_path / "eval"))
+  results = inference.evaluate_checkpoint(cfg, str(tmp_path / "eval"))
   assert results["modes"]["all_single"]["trials"][0]["queries"] > 0
-  program, restored, step = train.restore(cfg, str(tmp_path / "eval"))
+  restored, step = inference.restore(cfg, str(tmp_path / "eval"))
   assert step == 0
   np.testing.assert_array_equal(np.asarray(restored.params["heads"]["classifier"]["fc"]["kernel"][...]),
                                 state["classifier.weight"].T)

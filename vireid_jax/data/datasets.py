@@ -60,15 +60,6 @@ def check(config: Any) -> list[str]:
         "config's :synthetic variant (e.g. configs/agw.py:synthetic) or set data.require_manual_dir=False.")
   if not (isinstance(config.synthetic_identities, int) and config.synthetic_identities >= 10):
     problems.append(f"data.synthetic_identities: expected at least 10 identities, got {config.synthetic_identities!r}.")
-  if config.sampler not in ("pk", "tuple"):
-    problems.append(f"data.sampler: expected 'pk' or 'tuple', got {config.sampler!r}.")
-  for field in ("p", "k", "tuples"):
-    if not (isinstance(config[field], int) and config[field] >= 1):
-      problems.append(f"data.{field}: expected a positive integer, got {config[field]!r}.")
-  if config.workers < 0:
-    problems.append(f"data.workers: expected 0 (load in this process) or more, got {config.workers!r}.")
-  if config.epoch_length not in ("ceil", "floor_plus_one"):
-    problems.append(f"data.epoch_length: expected 'ceil' or 'floor_plus_one', got {config.epoch_length!r}.")
   augment = config.augment
   if augment.interpolation not in transforms.INTERPOLATIONS:
     problems.append(f"data.augment.interpolation: expected one of {sorted(transforms.INTERPOLATIONS)}, got "

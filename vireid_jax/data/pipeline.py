@@ -20,22 +20,51 @@ from typing import Any
 import grain
 import numpy as np
 
+from vireid_jax import errors
 from vireid_jax.data import samplers, transforms
 
 Sampler = Callable[..., np.ndarray]
 META = ("label", "identity", "camera", "modality")
 
 
-def make_sampler(cfg: Any) -> tuple[Sampler, int]:
-  """The config's sampler and the images of one modality it puts in a batch.
+# data.sampler -> the sampler of a config's `data` block and the images of one modality per batch.
+SAMPLERS: dict[str, Callable[[Any], tuple[Sampler, int]]] = {
+    "pk": lambda cfg: (functools.partial(samplers.pk_batch, p=cfg.p, k=cfg.k, replace=cfg.pk_replacement),
+                       cfg.p * cfg.k),
+    "tuple": lambda cfg: (functools.partial(samplers.tuple_batch, n=cfg.tuples), 3 * cfg.tuples),
+}
+EPOCH_LENGTHS = ("ceil", "floor_plus_one")
 
-  `cfg.sampler` is "pk" (fields `p`, `k`) or "tuple" (field `tuples`).
-  """
-  if cfg.sampler == "pk":
-    return functools.partial(samplers.pk_batch, p=cfg.p, k=cfg.k, replace=cfg.pk_replacement), cfg.p * cfg.k
-  if cfg.sampler == "tuple":
-    return functools.partial(samplers.tuple_batch, n=cfg.tuples), 3 * cfg.tuples
-  raise ValueError(f"data.sampler: expected 'pk' or 'tuple', got {cfg.sampler!r}.")
+
+def check(cfg: Any) -> list[str]:
+  """Problems with the `data` block's sampling and loading fields, each naming the field."""
+  problems = []
+  if cfg.sampler not in SAMPLERS:
+    problems.append(f"data.sampler: expected one of {tuple(SAMPLERS)}, got {cfg.sampler!r}.")
+  for field in ("p", "k", "tuples"):
+    if not (isinstance(cfg[field], int) and cfg[field] >= 1):
+      problems.append(f"data.{field}: expected a positive integer, got {cfg[field]!r}.")
+  if not (isinstance(cfg.workers, int) and cfg.workers >= 0):
+    problems.append(f"data.workers: expected 0 (load in this process) or more, got {cfg.workers!r}.")
+  if cfg.epoch_length not in EPOCH_LENGTHS:
+    problems.append(f"data.epoch_length: expected one of {EPOCH_LENGTHS}, got {cfg.epoch_length!r}.")
+  return problems
+
+
+def check_fits(index: samplers.ModalityIndex, cfg: Any) -> None:
+  """Raises UserError where the training split cannot fill the configured sampler's batches."""
+  classes = len(index.classes)
+  if cfg.sampler == "pk" and cfg.p > classes:
+    raise errors.UserError(f"data.p: {cfg.p} identities per batch, but the training split has only {classes} "
+                           "identities with images of both modalities.")
+  if cfg.sampler == "tuple" and classes < 2:
+    raise errors.UserError("data.sampler: the tuple sampler needs at least two training identities (for "
+                           f"negatives); the training split has {classes} with images of both modalities.")
+
+
+def make_sampler(cfg: Any) -> tuple[Sampler, int]:
+  """The config's sampler (`data.sampler`, see `SAMPLERS`) and the images of one modality it puts in a batch."""
+  return SAMPLERS[cfg.sampler](cfg)
 
 
 def _host_slice(n: int, process_index: int, process_count: int) -> slice:

@@ -56,8 +56,6 @@ def pk_batch(index: ModalityIndex, batch: int, *, p: int, k: int, seed: int, rep
   Returns int64 [2, P*K]: row m holds modality m's images, identity-major (K per identity), in
   the same identity order in both rows.
   """
-  if p > len(index.classes):
-    raise ValueError(f"P = {p} identities per batch, but only {len(index.classes)} classes have both modalities.")
   rng = np.random.default_rng([seed, batch])
   identities = rng.choice(index.classes, size=p, replace=False)
   return np.stack([np.concatenate([_pick(rng, index.records[m][int(y)], k, replace) for y in identities])
@@ -74,8 +72,6 @@ def tuple_batch(index: ModalityIndex, batch: int, *, n: int, seed: int) -> np.nd
   if y_i has a single image there), and a negative of another identity. Returns int64 [2, 3N]
   ordered (tuple, role) with roles (anchor, positive, negative): row 0 visible, row 1 infrared.
   """
-  if len(index.classes) < 2:
-    raise ValueError("The tuple sampler needs at least two classes for negatives.")
   rng = np.random.default_rng([seed, batch])
   counts = np.array([len(index.records[VISIBLE][int(y)]) for y in index.classes])
   identities = index.classes[rng.choice(len(counts), size=n, p=counts / counts.sum())]

@@ -35,6 +35,7 @@ GALLERY_CAMERAS = {"all": (1, 2, 4, 5), "indoor": (1, 2)}
 QUERY_CAMERAS = (3, 6)
 SAMPLINGS = ("seeded", "official")
 REGDB_DIRECTIONS = ("visible_to_thermal", "thermal_to_visible")
+DATASET_PROTOCOLS = {"sysu_mm01": "sysu", "regdb": "regdb"}  # data.dataset -> the protocol that evaluates it
 REGDB_VISIBLE, REGDB_THERMAL = 1, 2
 
 

@@ -4,16 +4,13 @@ from typing import Any
 
 from flax import nnx
 
-from vireid_jax import errors
 from vireid_jax.models.heads import HEADS
 from vireid_jax.models.two_stream import TwoStreamReID, check, merge_modalities, outputs, provider_hint
 
 
 def build_model(cfg: Any, num_classes: int) -> TwoStreamReID:
-  """The two-stream ReID model of `cfg` (the config's `model` block), random initialisation."""
-  problems = check(cfg)
-  if problems:
-    raise errors.problems_error("the model config", problems)
+  """The two-stream ReID model of `cfg` (the config's `model` block), random initialisation. The
+  entry points run `check(config)` first, which names every bad field."""
   return TwoStreamReID(cfg, num_classes, rngs=nnx.Rngs(params=cfg.seed))
 
 

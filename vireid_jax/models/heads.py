@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from vireid_jax.models import resnet
 from vireid_jax.models.batch_norm import BatchNorm
 from vireid_jax.registry import Registry
 
@@ -50,9 +51,6 @@ def classifier(features: int, classes: int, rngs: nnx.Rngs, bias: bool = False) 
 def strips(x: jax.Array, parts: int) -> jax.Array:
   """[B, H, W, C] -> [B, parts, H / parts, W, C]: horizontal stripes, top to bottom."""
   b, h, w, c = x.shape
-  if h % parts:
-    raise ValueError(f"feature map height {h} does not split into {parts} strips; choose the image "
-                     "height so that it does (e.g. 288 -> 18 rows with last stride 1).")
   return x.reshape(b, parts, h // parts, w, c)
 
 
@@ -71,9 +69,10 @@ class Head(nnx.Module):
   OUTPUTS: dict[str, str] = {}
 
   @classmethod
-  def check(cls, settings: Any, field: str) -> list[str]:
-    """Problems with the head's `settings` (the config block `field`), each naming the field."""
-    del settings, field
+  def check(cls, settings: Any, field: str, config: Any) -> list[str]:
+    """Problems with the head's `settings` (the config block `field`) in the run `config`, each
+    naming the field."""
+    del settings, field, config
     return []
 
 
@@ -133,9 +132,17 @@ class PartHead(Head):
   OUTPUTS = {"part_features": "part_vectors", "part_logits": "part_logits", "parts": "vector"}
 
   @classmethod
-  def check(cls, settings: Any, field: str) -> list[str]:
-    return [f"{field}.{key}: expected a positive integer, got {settings[key]!r}." for key in ("strips", "dim")
-            if not (isinstance(settings[key], int) and settings[key] >= 1)]
+  def check(cls, settings: Any, field: str, config: Any) -> list[str]:
+    problems = [f"{field}.{key}: expected a positive integer, got {settings[key]!r}." for key in ("strips", "dim")
+                if not (isinstance(settings[key], int) and settings[key] >= 1)]
+    height = config.data.augment.height
+    if not problems and isinstance(height, int) and height >= 1:
+      rows = resnet.feature_map_size(height, config.model.last_stride)
+      if rows % settings.strips:
+        problems.append(f"data.augment.height: {height} px gives a feature map of {rows} rows, which does not split "
+                        f"into {field}.strips={settings.strips} strips; choose a height that does (288 -> 18 rows "
+                        "with last stride 1).")
+    return problems
 
   def __init__(self, settings: Any, channels: int, num_classes: int, *, rngs: nnx.Rngs):
     self.strips, self.gem_p, self.eps = settings.strips, settings.gem_p, settings.gem_eps

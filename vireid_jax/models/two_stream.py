@@ -45,7 +45,8 @@ def provider_hint(output: str) -> str:
   return f"add model.heads.{name}" if name else "no backbone stage or registered head provides it"
 
 
-def _check_heads(cfg: Any) -> list[str]:
+def _check_heads(config: Any) -> list[str]:
+  cfg = config.model
   unknown = sorted(set(cfg.heads) - set(heads.HEADS))
   if unknown:
     return [f"model.heads: unknown heads {unknown}; registered: {sorted(heads.HEADS)}."]
@@ -54,7 +55,7 @@ def _check_heads(cfg: Any) -> list[str]:
     if name not in cfg.heads:
       continue
     settings, field = cfg.heads[name], f"model.heads.{name}"
-    problems += heads.HEADS.check_block(name, settings, field) or head.check(settings, field)
+    problems += heads.HEADS.check_block(name, settings, field) or head.check(settings, field, config)
     for needed in head.INPUTS:
       if needed not in available:
         problems.append(f"model.heads.{name} reads {needed!r}: {provider_hint(needed)}.")
@@ -65,9 +66,10 @@ def _check_heads(cfg: Any) -> list[str]:
   return problems
 
 
-def check(cfg: Any) -> list[str]:
-  """Problems with the `model` block, each naming the field (empty if none)."""
-  problems = []
+def check(config: Any) -> list[str]:
+  """Problems with the run config's `model` block (its heads also against the data they see),
+  each naming the field (empty if none). `build_model` assumes a config without problems."""
+  cfg, problems = config.model, []
   if not (isinstance(cfg.width, int) and cfg.width >= 1):
     problems.append(f"model.width: expected a positive integer (64 for ResNet-50), got {cfg.width!r}.")
   blocks = tuple(cfg.blocks)
@@ -94,7 +96,7 @@ def check(cfg: Any) -> list[str]:
     problems.append(f"model.pooling: expected 'gem' or 'avg', got {cfg.pooling!r}.")
   if cfg.dtype not in DTYPES:
     problems.append(f"model.dtype: expected one of {DTYPES}, got {cfg.dtype!r}.")
-  return problems + _check_heads(cfg)
+  return problems + _check_heads(config)
 
 
 def merge_modalities(x: jax.Array) -> jax.Array:
