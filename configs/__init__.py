@@ -1,16 +1,27 @@
 """Run configs: one `get_config(arg)` file per method, built from the blocks in `common`."""
 
-import importlib
+import ast
 import os
-import pkgutil
+
+# What makes a module of this folder one of the library's method configs (a user's config here need not be one).
+LIBRARY_CONFIG = ("a library method config is a module configs/<name>.py with module-level ROWS (its provenance "
+                  "table), RESULTS (its paper's results) and a get_config() that builds method=<name>")
 
 
-def methods() -> list[str]:
-  """The method configs in this folder: every module whose `get_config()` builds the method of
-  its own name (so `common` and the `tiny` test alias are not methods), sorted."""
+def methods(folder: str = os.path.dirname(__file__)) -> list[str]:
+  """The library's method configs in `folder` (this one; see LIBRARY_CONFIG), sorted. Read from the files'
+  top-level names without importing them, so a user's config here, even a broken one, is not listed."""
   names = []
-  for module in pkgutil.iter_modules([os.path.dirname(__file__)]):
-    config = importlib.import_module(f"{__name__}.{module.name}")
-    if hasattr(config, "get_config") and config.get_config().method == module.name:
-      names.append(module.name)
-  return sorted(names)
+  for file in sorted(os.listdir(folder)):
+    if not file.endswith(".py") or file.startswith("_"):
+      continue
+    with open(os.path.join(folder, file)) as f:
+      try:
+        tree = ast.parse(f.read())
+      except SyntaxError:
+        continue
+    assigned = {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+                if isinstance(t, ast.Name)}
+    if {"ROWS", "RESULTS"} <= assigned:
+      names.append(file[:-3])
+  return names

@@ -226,10 +226,10 @@ def _shrink(cfg: ml_collections.ConfigDict, size: str) -> None:
   cfg.data.augment.update(height=96, width=48, pad=4)  # 6 rows at stride 16: six part strips
   cfg.model.update(width=8, blocks=(1, 1, 1, 1), require_pretrained=False,
                    non_local=tuple((stage, 0) for stage, _ in sorted(set(cfg.model.non_local))))
-  if "parts" in cfg.model.heads:
-    cfg.model.heads.parts.dim = 16
-  if "perceptual_edge" in cfg.loss.terms:  # MSO's VGG-16 at 1/8 of its channels, three blocks on a 24x12 stem
-    cfg.loss.terms.perceptual_edge.update(vgg_width=0.125, vgg_blocks=3, vgg16="")
+  for name, settings in cfg.model.heads.items():  # what each head and term declares for CPU sizes
+    settings.update(models.HEADS[name].SHRINK)
+  for name, settings in cfg.loss.terms.items():
+    settings.update(objective.TERMS[name].shrink)
   cfg.optimizer.update(unit="epoch", warmup=1, warmup_start=0.1, warmup_shape="linear", decay_at=(6, 9))
   cfg.train.update(epochs=10, steps=0, log_every=20, checkpoint_every=100, eval_every=0)
   cfg.eval.update(trials=2, batch_size=32, shots=[1])

@@ -1,13 +1,14 @@
 """Shared fixtures: the synthetic datasets built once per test session through the real builders."""
 
 import os
+import sys
 
 import jax
 import pytest
 from absl import flags
 
 from configs import common, hctri
-from vireid_jax import train
+from vireid_jax import models, objective, train
 from vireid_jax.data import datasets
 
 # Grain worker processes read absl flags; outside `app.run` they must be marked parsed.
@@ -24,6 +25,21 @@ def data_config(data_dir, **overrides):
   cfg.augment.update(height=64, width=32, pad=4, channel_aug_prob=0.5)
   cfg.update(overrides)
   return cfg
+
+
+@pytest.fixture
+def registries():
+  """Undoes what a test adds to the registries of loss terms and heads, and the modules that
+  `config.imports` loaded for it."""
+  saved = [(registry, dict(registry)) for registry in (objective.TERMS, models.HEADS)]
+  modules = set(sys.modules)
+  yield
+  for registry, units in saved:
+    registry.clear()
+    registry.update(units)
+  for name in set(sys.modules) - modules:
+    if name.startswith("vireid_jax_imports."):
+      del sys.modules[name]
 
 
 @pytest.fixture(scope="session")

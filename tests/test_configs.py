@@ -5,6 +5,7 @@ import importlib
 import os
 import pathlib
 import re
+import shutil
 
 import pytest
 
@@ -31,6 +32,19 @@ def variant_rows(method):
   if hasattr(m, "SYNTHETIC"):
     pairs.append(("synthetic", m.SYNTHETIC))
   return pairs
+
+
+def test_the_library_configs_are_found_and_a_users_config_beside_them_is_not_one(tmp_path):
+  for name in os.listdir(os.path.dirname(configs.__file__)):
+    shutil.copy(os.path.join(os.path.dirname(configs.__file__), name), tmp_path) if name.endswith(".py") else None
+  (tmp_path / "mine.py").write_text("from configs import common\n\ndef get_config(arg=None):\n  return None\n")
+  (tmp_path / "broken.py").write_text("def get_config(:\n")
+  assert configs.methods(str(tmp_path)) == METHODS == ["agw", "cmdc", "danet", "eat", "hctri", "mso"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_each_library_config_builds_its_own_method(method):
+  assert module(method).get_config().method == method, configs.LIBRARY_CONFIG
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -1,8 +1,6 @@
-"""Loss terms as declared units: every registered term through the trainer, its declared needs
-checked, and a new method (a term and a head) added from this file alone."""
+"""Loss terms as declared units: every library term through the trainer, its declared needs
+checked by name, and the registries (a user's method: tests/test_readme.py)."""
 
-import json
-import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -11,23 +9,23 @@ import pytest
 from flax import nnx
 
 from configs import agw, common
-from vireid_jax import inference, objective, optim, train
+from vireid_jax import objective, optim, train
 from vireid_jax.models import heads, merge_modalities
 
-BUILT_IN = sorted(objective.TERMS)
-EVERY_HEAD = dict(bnneck={}, classifier={}, parts=dict(strips=2, dim=16), modality_classifiers={}, centers={})
+# The library's own terms and heads, as the registries hold them (whatever else a test registers).
+BUILT_IN = sorted(name for name, term in objective.TERMS.items() if term.fn.__module__.startswith("vireid_jax."))
+EVERY_HEAD = {name: dict(head.SHRINK) for name, head in heads.HEADS.items() if head.__module__.startswith("vireid_jax.")}
 CLASSES = 6
 
 
 def tiny_config(terms, sampler="pk"):
-  """agw:test's tiny model with every head, 64x32 images and the given terms at weight 1."""
+  """agw:test's tiny model with every head (shrunk as they declare), 96x32 images (six rows for
+  the part strips) and the given terms at weight 1 (shrunk as they declare)."""
   cfg = agw.get_config("test")
   cfg.data.update(sampler=sampler, p=3, k=2, tuples=4)
-  cfg.data.augment.update(height=64, width=32)
+  cfg.data.augment.update(height=96, width=32)
   cfg.model.heads = common.heads(**EVERY_HEAD)
-  cfg.loss = common.loss_config(**{name: 1.0 for name in terms})
-  if "perceptual_edge" in terms:  # a 16x8 stem map takes three VGG blocks
-    cfg.loss.terms.perceptual_edge.vgg_blocks = 3
+  cfg.loss = common.loss_config(**{name: dict(weight=1.0, **objective.TERMS[name].shrink) for name in terms})
   if "dual_constraint" in terms:  # a margin that keeps every hinge active on random features
     cfg.loss.terms.dual_constraint.margin = 100.0
   return cfg
@@ -41,7 +39,7 @@ def random_batch(cfg, seed=0):
   else:  # tuples ordered (tuple, role): anchor and positive of identity t, a negative of another
     labels = np.stack([np.arange(cfg.data.tuples)] * 2 + [np.arange(cfg.data.tuples) + 1], 1).reshape(-1) % CLASSES
   n = len(labels)
-  return {"image": jnp.asarray(rng.integers(0, 256, (2, n, 64, 32, 3), dtype=np.uint8)),
+  return {"image": jnp.asarray(rng.integers(0, 256, (2, n, 96, 32, 3), dtype=np.uint8)),
           "label": jnp.asarray(np.stack([labels, labels]), jnp.int32),
           "modality": jnp.asarray(np.stack([np.zeros(n), np.ones(n)]), jnp.int32)}
 
@@ -130,12 +128,28 @@ def test_declared_needs_are_checked_by_name(name):
     assert any(p.startswith(field) for p in problems), (field, problems)
 
 
-def test_an_output_that_nothing_provides_is_named(monkeypatch):
-  monkeypatch.setitem(objective.TERMS, "reads_gaze", objective.Term(lambda b, s: 0.0, outputs=("gaze",)))
+def gaze(inputs, settings):
+  return 0.0
+
+
+def test_an_output_that_nothing_provides_is_named(registries):
+  objective.TERMS.register("reads_gaze", objective.Term(gaze, outputs=("gaze",)))
   cfg = tiny_config(["identity"])
   cfg.loss.terms.reads_gaze = objective.settings("reads_gaze")
   assert objective.check(cfg) == ["loss.terms.reads_gaze reads the model output 'gaze': no backbone stage or "
                                   "registered head provides it."]
+
+
+def test_a_definition_registered_again_replaces_itself_and_another_is_refused(registries):
+  """Importing a module again (a re-run notebook cell, a module imported by name and as a config's
+  `imports` file) registers the same definitions again; another unit under a taken name is refused."""
+  objective.TERMS.register("reads_gaze", objective.Term(gaze, outputs=("gaze",)))
+  objective.TERMS.register("reads_gaze", objective.Term(gaze, outputs=("gaze",), settings=dict(margin=1.0)))
+  assert objective.TERMS["reads_gaze"].settings == {"margin": 1.0}
+  with pytest.raises(ValueError, match=r"loss term named 'reads_gaze' is already registered \(by gaze in .*test_objective"):
+    objective.TERMS.register("reads_gaze", objective.Term(lambda b, s: 0.0))
+  with pytest.raises(ValueError, match="head named 'bnneck' is already registered"):
+    heads.register("bnneck")(type("BNNeck", (heads.Head,), {}))
 
 
 def test_unknown_terms_and_all_zero_weights_are_named():
@@ -154,53 +168,3 @@ def test_every_head_parameter_trains_as_a_new_layer():
   assert new and all(k.startswith("['heads']") for k in new)
   assert all(any(k.startswith(f"['heads']['{h}']") for k in new) for h in EVERY_HEAD)
   assert all(g == "backbone" for p, g in groups_of if not jax.tree_util.keystr(p).startswith("['heads']"))
-
-
-# A seventh method from this file alone: a head and a term, registered here, and a config built here.
-
-class Projection(heads.Head):
-  """The toy head: a bias-free linear projection of the pooled feature to `dim`."""
-
-  SETTINGS = {"dim": 32}
-  INPUTS = ("pooled",)
-  OUTPUTS = {"projected": "vector"}
-
-  def __init__(self, settings, channels, num_classes, *, rngs):
-    del num_classes
-    self.fc = nnx.Linear(channels, settings.dim, use_bias=False, rngs=rngs)
-
-  def __call__(self, out):
-    return {"projected": self.fc(out["pooled"])}
-
-
-def unit_norm(inputs, settings):
-  """The toy term: features of norm `radius` (mean squared deviation of the norms)."""
-  norms = jnp.linalg.norm(inputs.out[settings.feature].astype(jnp.float32), axis=-1)
-  return jnp.mean((norms - settings.radius) ** 2)
-
-
-@pytest.fixture
-def toy_method():
-  heads.register("toy_projection")(Projection)
-  objective.TERMS.register("toy_unit_norm", objective.Term(unit_norm, settings=dict(feature="projected", radius=1.0)))
-  yield
-  del heads.HEADS["toy_projection"], objective.TERMS["toy_unit_norm"]
-
-
-def test_a_new_method_needs_no_library_edit(toy_method, data_dir, tmp_path):
-  cfg = agw.get_config("test")
-  cfg.data.data_dir = str(data_dir)
-  cfg.model.heads = common.heads(bnneck={}, classifier={}, toy_projection=dict(dim=8))
-  cfg.model.test_feature = "projected"
-  cfg.loss = common.loss_config(identity=1.0, toy_unit_norm=dict(weight=0.5, radius=3.0))
-  cfg.train.steps = 1
-  results = train.train_and_evaluate(cfg, str(tmp_path))
-  assert 0 <= results["modes"]["all_single"]["mean"]["mAP"] <= 100
-  rows = [json.loads(line) for line in pathlib.Path(tmp_path / "metrics.jsonl").read_text().splitlines()]
-  assert np.isfinite(rows[0]["loss/toy_unit_norm"]) and rows[0]["loss/total"] == pytest.approx(
-      rows[0]["loss/identity"] + 0.5 * rows[0]["loss/toy_unit_norm"], rel=1e-5)
-  model, _ = inference.restore(cfg, str(tmp_path))
-  assert optim.param_groups(model.params)["heads"]["toy_projection"]["fc"]["kernel"] == "new"
-  _, initial = train.create(cfg, model.params["heads"]["classifier"]["fc"]["kernel"].shape[1], 1)
-  assert not np.allclose(model.params["heads"]["toy_projection"]["fc"]["kernel"][...],
-                         initial.params["heads"]["toy_projection"]["fc"]["kernel"][...])  # trained

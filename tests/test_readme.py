@@ -1,12 +1,20 @@
-"""The README's loss example runs as written and computes the hetero-centre triplet of the equation."""
+"""The README's code as written: the loss example computes the hetero-centre triplet of the equation;
+"Adding a method" works from a folder of its own."""
 
+import json
 import os
 import pathlib
 import re
+import shutil
+import subprocess
+import sys
 
+import jax
 import numpy as np
 
+from configs import hctri
 from tests.losses import brute_force
+from vireid_jax.data import datasets
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 
@@ -25,23 +33,45 @@ def test_readme_loss_example(capsys):
   assert namespace["grads"].shape == f.shape and np.isfinite(np.asarray(namespace["grads"])).all()
 
 
-def test_readme_new_method_example(data_dir, tmp_path):
-  """The "Adding a method" code registers its head and term, and its config trains one step."""
-  from vireid_jax import objective, train
-  from vireid_jax.models import heads
-
+def test_readme_new_method_example_in_a_folder_of_its_own(data_dir, tmp_path):
+  """The "Adding a method" section as a user follows it: its three files, written from its code
+  blocks into an empty folder outside the repository, and its commands run there, each in a fresh
+  process (train, evaluate, search, export, the user's test)."""
   section = pathlib.Path(README).read_text().split("## Adding a method", 1)[1].split("\n## ", 1)[0]
-  library, config = re.findall(r"```python\n(.*?)```", section, re.S)
-  namespace = {}
-  try:
-    exec(compile(library, README, "exec"), namespace)  # pylint: disable=exec-used
-    exec(compile(config, README, "exec"), namespace)  # pylint: disable=exec-used
-    cfg = namespace["get_config"]("test")
-    cfg.data.data_dir = str(data_dir)
-    cfg.train.steps = 1
-    assert cfg.method == "mine" and cfg.loss.terms.spread.push == 0.2 and cfg.model.heads.scale.init == 2.0
-    results = train.train_and_evaluate(cfg, str(tmp_path))
-    assert results["modes"]["all_single"]["trials"][0]["queries"] > 0
-  finally:
-    heads.HEADS.pop("scale", None)
-    objective.TERMS.pop("spread", None)
+  files = re.findall(r"`(\w+\.py)`(?::|\s+names|\s+checks)", section)
+  blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+  assert files == ["mine.py", "mine_config.py", "test_mine.py"] and len(blocks) == 3
+  assert "three files" in section
+  folder = tmp_path / "my_method"
+  folder.mkdir()
+  for name, code in zip(files, blocks):
+    (folder / name).write_text(code)
+  commands = re.search(r"```bash\n(.*?)```", section, re.S).group(1).strip().splitlines()
+  # The user's own pictures: an infrared test image and a few visible ones of the synthetic data.
+  cfg = hctri.get_config("test")
+  cfg.data.data_dir = str(data_dir)
+  cols = datasets.columns(datasets.sources(cfg.data)["test"])
+  raw = datasets.synthetic_root(cfg.data.data_dir, cfg.data)
+  shutil.copy(os.path.join(raw, cols["path"][np.flatnonzero(cols["modality"] == 1)[0]]), folder / "night.jpg")
+  (folder / "day_photos").mkdir()
+  for i in np.flatnonzero(cols["modality"] == 0)[:5]:
+    shutil.copy(os.path.join(raw, cols["path"][i]), folder / "day_photos" / f"{i}.jpg")
+  # The default data folder ~/tensorflow_datasets is the session's (built once); the tests' compilation cache.
+  (tmp_path / "home").mkdir()
+  (tmp_path / "home" / "tensorflow_datasets").symlink_to(data_dir)
+  env = dict(os.environ, HOME=str(tmp_path / "home"), JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir,
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+  for command in commands:
+    assert command.startswith("python -m "), command
+    done = subprocess.run([sys.executable, *command.split()[1:]], cwd=folder, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    if "vireid_jax.main" in command:
+      assert "all_single" in done.stdout, done.stdout
+  run = json.loads((folder / "runs" / "mine" / "config.json").read_text())
+  assert run["imports"] == [str(folder / "mine.py")] and run["model"]["heads"]["scale"]["init"] == 2.0
+  assert (folder / "search_night.png").stat().st_size > 10_000
+  served = json.loads((folder / "mine_export" / "export.json").read_text())
+  assert served["step"] == 3 and served["test_feature"] == "bn"
+  assert sorted(p.name for p in folder.iterdir() if not p.name.startswith((".", "__"))) == ["day_photos", "mine.py", "mine_config.py", "mine_export",
+                                                      "night.jpg", "runs", "search_night.png", "test_mine.py"]

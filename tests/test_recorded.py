@@ -69,7 +69,7 @@ def test_the_readme_learning_table_quotes_the_record(method):
 
 def test_the_readme_demo_result_is_the_record():
   r = RECORD[test_learning.DEMO]
-  assert f"`make demo`" in README and f"configs/{test_learning.DEMO}.py:synthetic" in pathlib.Path(
+  assert "`make demo`" in README and f"configs/{test_learning.DEMO}.py:synthetic" in pathlib.Path(
       os.path.join(ROOT, "Makefile")).read_text()
   quoted = f"all-search mAP {r['trained_min']:.1f}-{r['trained_max']:.1f}"
   assert quoted in README, quoted

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from configs import hctri
-from vireid_jax import aggregate, errors, inference, regdb_trials, search, train
+from vireid_jax import aggregate, errors, inference, regdb_trials, search
 from vireid_jax.data import datasets, pipeline
 from vireid_jax.evaluation import metrics
 
@@ -84,7 +84,7 @@ def test_search_ranks_by_the_models_distances(run, folder):
   files = search.gallery_files(gallery_dir)
   assert len(files) == 7
   checkpoint = os.path.join(workdir, "checkpoints", "3")
-  dist, order = search.search(search.run_config(checkpoint), checkpoint, query, files)
+  dist, order = search.search(inference.run_config(checkpoint), checkpoint, query, files)
   model, _ = inference.restore(cfg, workdir)
   embed = inference.embedder(model)
   source = search.FolderSource([query] + files, 0)
@@ -114,9 +114,9 @@ def test_search_names_unreadable_files(run, folder, tmp_path):
     f.write(b"not an image")
   checkpoint = os.path.join(workdir, "checkpoints", "3")
   with pytest.raises(ValueError, match="broken.jpg: cannot decode image"):
-    search.search(search.run_config(checkpoint), checkpoint, query, search.gallery_files(gallery_dir))
+    search.search(inference.run_config(checkpoint), checkpoint, query, search.gallery_files(gallery_dir))
   with pytest.raises(ValueError, match="missing.jpg: cannot read image"):
-    search.search(search.run_config(checkpoint), checkpoint, "/nowhere/missing.jpg", [query])
+    search.search(inference.run_config(checkpoint), checkpoint, "/nowhere/missing.jpg", [query])
   with pytest.raises(errors.UserError, match="no .jpg/.jpeg/.png/.bmp files under"):
     (tmp_path / "empty").mkdir()
     search.gallery_files(str(tmp_path / "empty"))

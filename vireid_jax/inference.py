@@ -11,6 +11,7 @@ are `main --mode=eval` and `--mode=export`.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ from typing import Any
 import flax
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 from absl import logging
 from flax import nnx
@@ -120,6 +122,18 @@ def report(config: Any, features_: np.ndarray, source: Any, columns: dict[str, n
     if results.get("figures"):
       logging.info("Figures:\n  %s", "\n  ".join(results["figures"]))
   return results, scalars
+
+
+def run_config(checkpoint: str) -> ml_collections.ConfigDict:
+  """The config a checkpoint was trained with: `<workdir>/config.json` for `<workdir>/checkpoints/<step>`,
+  with the modules its `imports` name imported."""
+  path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint))), "config.json")
+  if not os.path.isfile(path):
+    raise errors.UserError(f"{path} not found: --checkpoint must be <workdir>/checkpoints/<step> of a training run.")
+  with open(path) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  imports.load(config.imports)
+  return config
 
 
 def check(config: Any) -> None:

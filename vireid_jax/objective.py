@@ -63,6 +63,7 @@ class Term:
             optimised), kept by the trainer under the term's name; with pretrained=False only its
             structure matters (its state comes from a checkpoint).
   check:    (settings, run config) -> further problems, each naming its field.
+  shrink:   the settings that the CPU-sized `:test` and `:synthetic` variants change.
   """
 
   fn: Callable[[Inputs, Any], jax.Array]
@@ -73,6 +74,7 @@ class Term:
   sampler: str | None = None
   init: Callable[[Any, Any, bool], nnx.Module] | None = None
   check: Callable[[Any, Any], list[str]] | None = None
+  shrink: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 TERMS: Registry[Term] = Registry("loss term", lambda term: term.settings)
@@ -284,7 +286,8 @@ TERMS.register("contrastive_center", Term(
     settings=dict(feature="bn", variant="paper"), choices=dict(variant=VARIANTS), sampler="pk"))
 TERMS.register("perceptual_edge", Term(  # MSO: on the stem's output, whose channels the VGG takes
     _perceptual_edge, settings=dict(vgg16="", vgg_width=1.0, vgg_blocks=4), outputs=("stage0",), init=_vgg16,
-    check=_check_vgg16))
+    check=_check_vgg16, shrink=dict(vgg_width=0.125, vgg_blocks=3, vgg16="")))  # 1/8 of VGG's channels, 3 blocks
+    # on the 24x12 stem of 96x48 images
 TERMS.register("angular_triplet", Term(
     _angular_triplet, settings=dict(feature="bn", variant="paper", margin=1.0), choices=dict(variant=VARIANTS),
     sampler="tuple"))

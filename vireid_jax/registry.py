@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import os
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -19,9 +21,12 @@ class Registry(dict, Generic[T]):
     self.what, self.defaults = what, defaults
 
   def register(self, name: str, unit: T) -> T:
-    """Adds `unit` under a new `name` (registered units are never replaced)."""
-    if name in self:
-      raise ValueError(f"A {self.what} named {name!r} is already registered.")
+    """Adds `unit` under a new `name`. The same definition registered again (its module imported
+    again: a re-run notebook cell, a module imported both by name and as a config's `imports` file)
+    replaces it; another unit under a taken name is an error."""
+    if name in self and _origin(self[name]) != _origin(unit):
+      raise ValueError(f"A {self.what} named {name!r} is already registered (by {_origin(self[name])[1]} in "
+                       f"{_origin(self[name])[0]}).")
     self[name] = unit
     return unit
 
@@ -43,3 +48,13 @@ class Registry(dict, Generic[T]):
       return []
     found = "; ".join(x for x in (unknown and f"unknown {unknown}", missing and f"missing {missing}") if x)
     return [f"{field}: expected the settings {sorted(expected)}; {found}."]
+
+
+def _origin(unit: Any) -> tuple[str | None, str]:
+  """Where a unit is defined: (source file, qualified name) of a class, or of a unit's `fn`."""
+  defined = unit if inspect.isclass(unit) else getattr(unit, "fn", unit)
+  try:
+    file = os.path.realpath(inspect.getsourcefile(defined) or "")
+  except TypeError:
+    file = None
+  return file, getattr(defined, "__qualname__", repr(defined))

@@ -12,16 +12,14 @@ through the infrared stream and the gallery through the visible stream unless
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from typing import Any
 
-import ml_collections
 import numpy as np
 from absl import app, flags
 
-from vireid_jax import checkpointing, errors, imports, inference, viz
+from vireid_jax import checkpointing, errors, inference, viz
 from vireid_jax.data import pipeline
 from vireid_jax.evaluation import metrics
 
@@ -61,18 +59,6 @@ def gallery_files(directory: str) -> list[str]:
   return paths
 
 
-def run_config(checkpoint: str) -> ml_collections.ConfigDict:
-  """The config a checkpoint was trained with: `<workdir>/config.json` for `<workdir>/checkpoints/<step>`,
-  with the modules its `imports` name imported."""
-  path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint))), "config.json")
-  if not os.path.isfile(path):
-    raise errors.UserError(f"{path} not found: --checkpoint must be <workdir>/checkpoints/<step> of a training run.")
-  with open(path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  imports.load(config.imports)
-  return config
-
-
 def search(config: Any, checkpoint: str, query: str, gallery: Sequence[str], *, query_modality: int = 1,
            gallery_modality: int = 0) -> tuple[np.ndarray, np.ndarray]:
   """Distances float32 [G] from the query image to every gallery image, and the ranking int [G]
@@ -99,7 +85,7 @@ def main(argv):
   args = flags.FLAGS
   if not os.path.isfile(args.query):
     raise errors.UserError(f"--query: {args.query} is not a file.")
-  config = run_config(args.checkpoint)
+  config = inference.run_config(args.checkpoint)
   gallery = gallery_files(args.gallery)
   dist, order = search(config, args.checkpoint, args.query, gallery, query_modality=MODALITIES[args.query_modality],
                        gallery_modality=MODALITIES[args.gallery_modality])

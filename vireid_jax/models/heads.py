@@ -58,13 +58,15 @@ class Head(nnx.Module):
   """A head: built from its settings (`model.heads.<name>`), the backbone's final channels and the
   number of classes; called with the outputs computed before it, returns its own.
 
-  Class attributes declare it: SETTINGS (its settings and their defaults), INPUTS (the outputs
-  it reads) and OUTPUTS (what it returns: name -> kind, "vector" for [B, D] features). Every
+  Class attributes declare it: SETTINGS (its settings and their defaults), SHRINK (the settings
+  that the CPU-sized `:test` and `:synthetic` variants change), INPUTS (the outputs it reads) and
+  OUTPUTS (what it returns: name -> kind, "vector" for [B, D] features). Every
   parameter of a head is trained as a new layer (the optimiser's "new" group, at the base learning
   rate), whatever its name.
   """
 
   SETTINGS: dict[str, Any] = {}
+  SHRINK: dict[str, Any] = {}
   INPUTS: tuple[str, ...] = ()
   OUTPUTS: dict[str, str] = {}
 
@@ -128,6 +130,7 @@ class PartHead(Head):
   """
 
   SETTINGS = {"strips": 6, "dim": 256, "gem_p": 3.0, "gem_eps": 1e-6, "conv_bias": False, "bias": False}
+  SHRINK = {"dim": 16}  # six strips stay: 96 px images give a 6-row map
   INPUTS = ("feature_map",)
   OUTPUTS = {"part_features": "part_vectors", "part_logits": "part_logits", "parts": "vector"}
 
