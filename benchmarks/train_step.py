@@ -13,8 +13,9 @@ method's time per image to the bare backbone's. The baseline includes the same o
 (SGD with momentum, weight decay) so the ratio measures the methods' additions only.
 
 `--vs_torch` (needs torch; says so and stops without it): the AGW training step (forward, backward,
-SGD) on `batch_per_modality` + `batch_per_modality` images and inference on 32 images, all at
-288x144, ours (`configs/agw.py`) against the same model in PyTorch (`benchmarks/torch_agw.py`),
+SGD) on `batch_per_modality` + `batch_per_modality` images and inference on 32 images and on 1, all
+at 288x144, ours (`configs/agw.py`; inference with its BatchNorms folded, as `vireid_jax.export`
+serves it) against the same model in PyTorch (`benchmarks/torch_agw.py`, `eval()`, no_grad),
 default and channels_last memory format. Each setting runs in its own process with the same
 thread count, the processes alternate for `rounds` rounds, and the best time of each is kept;
 prints times and ratios (PyTorch time / ours: above 1 means ours is faster).
@@ -37,7 +38,7 @@ from flax import nnx
 
 import configs
 from configs import common
-from vireid_jax import inference, train
+from vireid_jax import export, inference, train
 from vireid_jax.models import build_model
 
 _BATCH = flags.DEFINE_integer("batch_per_modality", 4, "Images per modality in a batch (CPU-sized).")
@@ -47,7 +48,7 @@ _VS_TORCH = flags.DEFINE_bool("vs_torch", False, "Time the AGW step and inferenc
 _ROUNDS = flags.DEFINE_integer("rounds", 3, "With --vs_torch: alternating rounds of one process per setting.")
 SETTINGS = ("jax", "torch", "torch_channels_last")
 _WORKER = flags.DEFINE_enum("worker", None, list(SETTINGS), "Internal: time one setting.")
-HEIGHT, WIDTH, INFERENCE_BATCH = 288, 144, 32
+HEIGHT, WIDTH, INFERENCE_BATCHES = 288, 144, (32, 1)
 
 
 def measure(fn, *args):
@@ -105,7 +106,8 @@ def _best(fn, steps: int) -> float:
 
 
 def _time_jax(n: int) -> dict[str, float]:
-  """Our AGW train step (n + n images) and embed path (32 images), seconds per call."""
+  """Our AGW train step (n + n images) and the folded inference path (`vireid_jax.export`'s, at
+  INFERENCE_BATCHES images), seconds per call."""
   cfg = importlib.import_module("configs.agw").get_config("sysu")  # method_step drops its weights requirement
   step, (state, batch), _ = method_step("agw", n, cfg)
   step = jax.jit(step, donate_argnums=0)
@@ -116,10 +118,13 @@ def _time_jax(n: int) -> dict[str, float]:
     jax.block_until_ready(metrics)
 
   train_s = _best(train_once, _STEPS.value)
-  embed = inference.embedder(train.inference_model(*train.create(cfg, 395, steps_per_epoch=100)))
-  images = jnp.zeros((INFERENCE_BATCH, HEIGHT, WIDTH, 3), jnp.uint8)
-  infer_s = _best(lambda: jax.block_until_ready(embed(images, 0)), _STEPS.value)
-  return {"train_s": train_s, "infer_s": infer_s}
+  model = export.fold_batch_norms(train.inference_model(*train.create(cfg, 395, steps_per_epoch=100)))
+  embed = inference.embedder(model)
+  times = {"train_s": train_s}
+  for batch in INFERENCE_BATCHES:
+    images = jnp.zeros((batch, HEIGHT, WIDTH, 3), jnp.uint8)
+    times[f"infer{batch}_s"] = _best(lambda: jax.block_until_ready(embed(images, 0)), _STEPS.value)
+  return times
 
 
 def _time_torch(n: int, channels_last: bool) -> dict[str, float]:
@@ -133,10 +138,12 @@ def _time_torch(n: int, channels_last: bool) -> dict[str, float]:
   labels = torch.arange(n) // 2
   train_s = _best(lambda: step(visible, infrared, labels), _STEPS.value)
   model.eval()
-  images = torch.rand(INFERENCE_BATCH, 3, HEIGHT, WIDTH).contiguous(memory_format=fmt)
-  with torch.no_grad():
-    infer_s = _best(lambda: model(images), _STEPS.value)
-  return {"train_s": train_s, "infer_s": infer_s}
+  times = {"train_s": train_s}
+  for batch in INFERENCE_BATCHES:
+    images = torch.rand(batch, 3, HEIGHT, WIDTH).contiguous(memory_format=fmt)
+    with torch.no_grad():
+      times[f"infer{batch}_s"] = _best(lambda: model(images), _STEPS.value)
+  return times
 
 
 def vs_torch() -> None:
@@ -155,16 +162,18 @@ def vs_torch() -> None:
                            env=env, capture_output=True, text=True, check=True)
       times = json.loads(out.stdout.strip().splitlines()[-1])
       best[setting] = {k: min(v, best.get(setting, {}).get(k, float("inf"))) for k, v in times.items()}
-      print(f"round {round_ + 1}: {setting:20s} train {times['train_s']:.3f} s/step  "
-            f"inference {times['infer_s']:.3f} s/{INFERENCE_BATCH} images", flush=True)
+      print(f"round {round_ + 1}: {setting:20s} train {times['train_s']:.3f} s/step  inference "
+            + "  ".join(f"{times[f'infer{b}_s']:.3f} s/{b} images" for b in INFERENCE_BATCHES), flush=True)
   n = 2 * _BATCH.value
   print(f"\nAGW at {HEIGHT}x{WIDTH}, {threads} threads, torch {torch.__version__}, jax {jax.__version__}; best of "
         f"{_ROUNDS.value} alternating rounds x {_STEPS.value} steps")
-  print(f"{'':22s} {'train img/s':>12s} {'ratio':>6s} {'inference img/s':>16s} {'ratio':>6s}")
+  print(f"{'':22s} {'train img/s':>12s} {'ratio':>6s}" + "".join(f" {f'inference {b} img/s':>18s} {'ratio':>6s}"
+                                                                for b in INFERENCE_BATCHES))
   for setting in SETTINGS:
-    t = best[setting]
-    print(f"{setting:22s} {n / t['train_s']:12.2f} {best[setting]['train_s'] / best['jax']['train_s']:6.2f} "
-          f"{INFERENCE_BATCH / t['infer_s']:16.2f} {t['infer_s'] / best['jax']['infer_s']:6.2f}")
+    t, ours = best[setting], best["jax"]
+    print(f"{setting:22s} {n / t['train_s']:12.2f} {t['train_s'] / ours['train_s']:6.2f}"
+          + "".join(f" {b / t[f'infer{b}_s']:18.2f} {t[f'infer{b}_s'] / ours[f'infer{b}_s']:6.2f}"
+                    for b in INFERENCE_BATCHES))
   print("ratio: this setting's time / ours (above 1: ours is faster)")
 
 

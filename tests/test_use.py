@@ -1,6 +1,8 @@
 """Using a trained run: --mode=eval/export, search, the RegDB all-trials runner and aggregate."""
 
 import json
+import logging
+import math
 import os
 import pathlib
 import shutil
@@ -41,6 +43,25 @@ def test_eval_mode_reproduces_the_training_evaluation(run, tmp_path):
     inference.evaluate_checkpoint(cfg, str(tmp_path), os.path.join(workdir, "checkpoints", "7"))
   with pytest.raises(errors.UserError, match="train first"):
     inference.evaluate_checkpoint(cfg, str(tmp_path / "empty"))
+
+
+def test_the_inference_path_compiles_once_per_process(run, tmp_path, caplog):
+  """Evaluations after the first compile nothing (one program per modality and batch shape), and
+  feature extraction logs its progress."""
+  cfg, workdir = run
+  checkpoint = os.path.join(workdir, "checkpoints", "3")
+  with caplog.at_level(logging.INFO):
+    inference.evaluate_checkpoint(cfg, str(tmp_path / "a"), checkpoint)
+  first = inference.compilations()
+  for again in ("b", "c"):
+    inference.evaluate_checkpoint(cfg, str(tmp_path / again), checkpoint)
+  assert inference.compilations() == first
+  lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("features of the test split, infrared")]
+  infrared = int((datasets.columns(datasets.sources(cfg.data)["test"])["modality"] == 1).sum())
+  batches = math.ceil(infrared / cfg.eval.batch_size)  # here each batch is over a tenth of the images
+  assert len(lines) == min(inference.PROGRESS_LINES, batches) and lines[-1].startswith(f"features of the test split, infrared: "
+                                                                          f"{infrared}/{infrared} ")
+  assert all(" img/s  ETA " in line for line in lines)
 
 
 def test_export_writes_features_and_columns(run):
