@@ -15,7 +15,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 import configs
-from vireid_jax import train
+from vireid_jax import checkpointing, train
 
 METHODS = configs.methods()
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,12 +29,13 @@ def config(method, data_dir, **train_overrides):
 
 
 def final_state(workdir):
-  """The raw saved training state of the latest checkpoint (nested dicts of arrays)."""
-  manager = ocp.CheckpointManager(os.path.join(workdir, "checkpoints"), item_names=("state",))
+  """The raw saved training state of the latest checkpoint: {"model": ..., "train": ...} nested dicts of arrays."""
+  items = checkpointing.ARRAY_ITEMS
+  manager = ocp.CheckpointManager(os.path.join(workdir, "checkpoints"), item_names=items)
   step = manager.latest_step()
-  state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"]
+  restored = manager.restore(step, args=ocp.args.Composite(**{name: ocp.args.StandardRestore() for name in items}))
   manager.close()
-  return step, state
+  return step, {name: restored[name] for name in items}
 
 
 def losses_by_step(workdir):
@@ -74,7 +75,7 @@ def test_non_finite_loss_stops_and_names_step_and_term(data_dir, tmp_path):
   steps = [d for d in os.listdir(tmp_path / "checkpoints") if d.isdigit()]
   if steps:  # whatever was saved holds only finite numbers
     _, state = final_state(str(tmp_path))
-    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(state["params"]))
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(state["model"]["params"]))
 
 
 def test_a_run_stopped_by_an_error_frees_the_workers_shared_memory(data_dir, tmp_path):

@@ -112,8 +112,9 @@ def check(config: Any) -> list[str]:
     if not s.weight:
       continue
     for key, allowed in term.choices.items():
-      if s[key] not in allowed:
-        problems.append(f"{field}.{key}: expected one of {allowed}, got {s[key]!r}.")
+      problem = losses.common.choice_problem(key, s[key], allowed)
+      if problem:
+        problems.append(f"{field}.{problem}")
     if "feature" in term.settings:
       kind = [o for o, k in outputs.items() if k == term.feature_kind]
       if outputs.get(s.feature) != term.feature_kind:
@@ -148,8 +149,6 @@ def total_loss(loss_cfg: Any, out: Mapping[str, jax.Array], labels: jax.Array, m
 
 
 # The built-in terms of the six methods.
-
-VARIANTS = ("paper", "reference")
 
 
 def _tuples(x: jax.Array) -> dict[str, jax.Array]:
@@ -256,16 +255,16 @@ TERMS.register("mutual_learning", Term(
     lambda b, s: losses.modality_mutual_learning(b.out["visible_logits"], b.out["infrared_logits"], b.modality),
     outputs=("visible_logits", "infrared_logits")))
 TERMS.register("wrt", Term(  # `normalize`: on L2-normalised features (MSO Sec. 3.4; AGW code's normalize_feature)
-    _wrt, settings=dict(feature="pooled", variant="paper", normalize=False), choices=dict(variant=VARIANTS)))
+    _wrt, settings=dict(feature="pooled", variant="paper", normalize=False), choices=dict(variant=losses.common.VARIANTS)))
 TERMS.register("batch_hard", Term(
     lambda b, s: losses.batch_hard_triplet(b.out[s.feature], b.labels, s.margin),
     settings=dict(feature="pooled", margin=0.3)))
 TERMS.register("hetero_center", Term(
     lambda b, s: losses.hetero_center_triplet(b.out[s.feature], b.labels, b.modality, s.margin, reduction=s.reduction),
-    settings=dict(feature="pooled", margin=0.3, reduction="mean"), choices=dict(reduction=("mean", "sum")),
+    settings=dict(feature="pooled", margin=0.3, reduction="mean"), choices=dict(reduction=losses.common.REDUCTIONS),
     sampler="pk"))
 TERMS.register("part_hetero_center", Term(  # HcTri code: the hetero-centre triplet on each part feature, summed
-    _part_hetero_center, settings=dict(margin=0.3, reduction="mean"), choices=dict(reduction=("mean", "sum")),
+    _part_hetero_center, settings=dict(margin=0.3, reduction="mean"), choices=dict(reduction=losses.common.REDUCTIONS),
     outputs=("part_features",), sampler="pk"))
 TERMS.register("cross_modality_triplet", Term(
     lambda b, s: losses.cross_modality_triplet(b.out[s.feature], b.labels, b.modality, s.margin),
@@ -279,20 +278,20 @@ TERMS.register("center", Term(
 TERMS.register("dual_constraint", Term(
     lambda b, s: losses.cross_modality_dual_constraint(b.out[s.feature], b.labels, b.modality, s.margin,
                                                        reduction=s.reduction),
-    settings=dict(feature="pooled", margin=0.3, reduction="sum"), choices=dict(reduction=("sum", "mean")),
+    settings=dict(feature="pooled", margin=0.3, reduction="sum"), choices=dict(reduction=losses.common.REDUCTIONS),
     sampler="pk"))
 TERMS.register("contrastive_center", Term(
     lambda b, s: losses.cross_modality_contrastive_center(b.out[s.feature], b.labels, b.modality, variant=s.variant),
-    settings=dict(feature="bn", variant="paper"), choices=dict(variant=VARIANTS), sampler="pk"))
+    settings=dict(feature="bn", variant="paper"), choices=dict(variant=losses.common.VARIANTS), sampler="pk"))
 TERMS.register("perceptual_edge", Term(  # MSO: on the stem's output, whose channels the VGG takes
     _perceptual_edge, settings=dict(vgg16="", vgg_width=1.0, vgg_blocks=4), outputs=("stage0",), init=_vgg16,
     check=_check_vgg16, shrink=dict(vgg_width=0.125, vgg_blocks=3, vgg16="")))  # 1/8 of VGG's channels, 3 blocks
     # on the 24x12 stem of 96x48 images
 TERMS.register("angular_triplet", Term(
-    _angular_triplet, settings=dict(feature="bn", variant="paper", margin=1.0), choices=dict(variant=VARIANTS),
+    _angular_triplet, settings=dict(feature="bn", variant="paper", margin=1.0), choices=dict(variant=losses.common.VARIANTS),
     sampler="tuple"))
 TERMS.register("distillation", Term(
-    _distillation, settings=dict(feature="stage1", reduction="sum"), choices=dict(reduction=("sum", "mean")),
+    _distillation, settings=dict(feature="stage1", reduction="sum"), choices=dict(reduction=losses.common.REDUCTIONS),
     feature_kind="map", sampler="tuple"))
 TERMS.register("compactness", Term(
     _compactness, settings=dict(feature="feature_map", anchors_only=False), feature_kind="map",

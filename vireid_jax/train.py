@@ -1,8 +1,9 @@
 """train_and_evaluate(config, workdir): the training loop, identical for every method.
 
 Data -> sharded global batch -> one jitted `train_step(state, batch)` -> metrics at intervals
-(the only host-device syncs), evaluation at `train.eval_every` and at the end, Orbax checkpoints
-with the Grain iterator, restore-if-exists on start.
+(the only host-device syncs), evaluation (`inference`) at `train.eval_every` and at the end,
+Orbax checkpoints with the Grain iterator, restore-if-exists on start. Also what a run starts
+from: the config check, the weights it names, the data's sizes, the initial state.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from vireid_jax.losses import common
 from vireid_jax.losses.common import COSINE_EPS, cosine, f32, norm
 
 
@@ -24,8 +25,7 @@ def enumerate_angular_triplet(rgb_anchor: jax.Array, rgb_positive: jax.Array, rg
   the exponential of the batch-mean hinge, only the same-modality negative, and the positive
   cosine not clipped. float32 scalar.
   """
-  if variant not in ("paper", "reference"):
-    raise ValueError(f"variant: expected 'paper' or 'reference', got {variant!r}.")
+  common.require("variant", variant, common.VARIANTS)
   ra, rp, rn, ia, ip, i_n = f32(rgb_anchor, rgb_positive, rgb_negative, ir_anchor, ir_positive, ir_negative)
   total = jnp.zeros((), jnp.float32)
   for anchor, positive, cross_negative, same_negative in ((ra, ip, i_n, rn), (ia, rp, rn, i_n)):
@@ -65,8 +65,7 @@ def cross_modality_distillation(rgb_anchor: jax.Array, ir_positive: jax.Array, i
   mean over every element instead, i.e. eq. 5 divided by the elements per sample.
   Inputs [N, ...] (feature maps or vectors). float32 scalar.
   """
-  if reduction not in ("sum", "mean"):
-    raise ValueError(f"reduction: expected 'sum' or 'mean', got {reduction!r}.")
+  common.require("reduction", reduction, common.REDUCTIONS)
   ra, ip, ia, rp = f32(rgb_anchor, ir_positive, ir_anchor, rgb_positive)
   total = jnp.mean((ra - ip) ** 2) + jnp.mean((ia - rp) ** 2)
   return total * (ra[0].size if reduction == "sum" else 1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from vireid_jax.losses import common
 from vireid_jax.losses.common import euclidean, f32, group_mean, masked_max, masked_min, norm, per_group_weight, same
 
 
@@ -45,8 +46,7 @@ def cross_modality_dual_constraint(features: jax.Array, labels: jax.Array, modal
   apart without end); the hinge [.]_+ is our choice.
   float32 scalar.
   """
-  if reduction not in ("sum", "mean"):
-    raise ValueError(f"reduction: expected 'sum' or 'mean', got {reduction!r}.")
+  common.require("reduction", reduction, common.REDUCTIONS)
   (features,) = f32(features)
   group = same(labels) & same(modality)
   centres = group_mean(features, group)
@@ -66,8 +66,7 @@ def cross_modality_contrastive_center(features: jax.Array, labels: jax.Array, mo
   loss = mean over identities of log(1 + exp(d_intra - d_inter)) (softplus, overflow-safe).
   `variant="reference"` skips the L2 normalisation, as the public code does. float32 scalar.
   """
-  if variant not in ("paper", "reference"):
-    raise ValueError(f"variant: expected 'paper' or 'reference', got {variant!r}.")
+  common.require("variant", variant, common.VARIANTS)
   (features,) = f32(features)
   if variant == "paper":
     features = features / norm(features)[:, None]

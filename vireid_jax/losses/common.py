@@ -10,8 +10,22 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+VARIANTS = ("paper", "reference")  # `variant`: the paper's equation, or the authors' released code
+REDUCTIONS = ("mean", "sum")  # `reduction` over samples, where a paper and its code differ
 EPS = 1e-12  # squared-distance floor: sqrt stays differentiable at 0 (as the reference code's clamp)
 COSINE_EPS = 1e-16  # squared-norm floor of cosines: max(||x||, 1e-8), PyTorch's cosine eps
+
+
+def choice_problem(name: str, value: object, allowed: tuple[str, ...]) -> str | None:
+  """The one message for a setting outside its choices (the losses raise it; `objective.check`
+  reports it under the config field), or None."""
+  return None if value in allowed else f"{name}: expected one of {allowed}, got {value!r}."
+
+
+def require(name: str, value: object, allowed: tuple[str, ...]) -> None:
+  problem = choice_problem(name, value, allowed)
+  if problem:
+    raise ValueError(problem)
 
 
 def f32(*arrays: jax.Array) -> tuple[jax.Array, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from vireid_jax.losses import common
 from vireid_jax.losses.common import euclidean, f32, group_mean, masked_max, masked_min, norm, per_group_weight, same
 
 
@@ -43,8 +44,7 @@ def weighted_regularized_triplet(features: jax.Array, labels: jax.Array, variant
   maximum is taken over the zero-padded row (so 0 for the negatives' -d) and its denominator
   has + 1e-6. float32 scalar.
   """
-  if variant not in ("paper", "reference"):
-    raise ValueError(f"variant: expected 'paper' or 'reference', got {variant!r}.")
+  common.require("variant", variant, common.VARIANTS)
   (features,) = f32(features)
   d = euclidean(features, features)
   pos = same(labels)
@@ -76,8 +76,7 @@ def hetero_center_triplet(features: jax.Array, labels: jax.Array, modality: jax.
   `reduction="mean"` averages over the 2P centres (the official code; the paper's lambda was
   tuned with it), `"sum"` sums them as eq. 5 is written. float32 scalar.
   """
-  if reduction not in ("mean", "sum"):
-    raise ValueError(f"reduction: expected 'mean' or 'sum', got {reduction!r}.")
+  common.require("reduction", reduction, common.REDUCTIONS)
   (features,) = f32(features)
   group = same(labels) & same(modality)
   centres = group_mean(features, group)  # row i: the centre of sample i's (identity, modality)
