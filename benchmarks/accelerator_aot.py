@@ -36,8 +36,16 @@ _FSDP = flags.DEFINE_bool("fsdp", False, "Shard parameters and optimiser state o
 _CLASSES = 395  # SYSU-MM01's training identities
 
 # High-bandwidth memory per device (a TPU core on v2/v3, a chip from v4 on), bytes.
-HBM = {"TPU v2": 8 << 30, "TPU v3": 16 << 30, "TPU v4": 32 << 30, "TPU v5 lite": 16 << 30, "TPU v5e": 16 << 30,
-       "TPU v5": 95 << 30, "TPU v6 lite": 32 << 30, "TPU v6e": 32 << 30}
+HBM = {
+    "TPU v2": 8 << 30,
+    "TPU v3": 16 << 30,
+    "TPU v4": 32 << 30,
+    "TPU v5 lite": 16 << 30,
+    "TPU v5e": 16 << 30,
+    "TPU v5": 95 << 30,
+    "TPU v6 lite": 32 << 30,
+    "TPU v6e": 32 << 30,
+}
 
 
 def abstract(tree, shardings):
@@ -49,16 +57,19 @@ def compile_step(cfg, mesh):
   training state is donated, as the training loop donates it."""
   program, state = train.create(cfg, _CLASSES, steps_per_epoch=100)
   state = abstract(state, sharding.param_shardings(state, mesh, cfg.train.fsdp))
-  per_modality = (cfg.data.p * cfg.data.k if cfg.data.sampler == "pk" else 3 * cfg.data.tuples)
+  per_modality = cfg.data.p * cfg.data.k if cfg.data.sampler == "pk" else 3 * cfg.data.tuples
   height, width = cfg.data.augment.height, cfg.data.augment.width
   batch_sharding = sharding.batch_sharding(mesh)
-  batch = {"image": jax.ShapeDtypeStruct((2, per_modality, height, width, 3), jnp.uint8, sharding=batch_sharding),
-           "label": jax.ShapeDtypeStruct((2, per_modality), jnp.int32, sharding=batch_sharding),
-           "modality": jax.ShapeDtypeStruct((2, per_modality), jnp.int32, sharding=batch_sharding)}
+  batch = {
+      "image": jax.ShapeDtypeStruct((2, per_modality, height, width, 3), jnp.uint8, sharding=batch_sharding),
+      "label": jax.ShapeDtypeStruct((2, per_modality), jnp.int32, sharding=batch_sharding),
+      "modality": jax.ShapeDtypeStruct((2, per_modality), jnp.int32, sharding=batch_sharding),
+  }
   step = jax.jit(functools.partial(train.train_step, program), donate_argnums=0)
   compiled_step = step.lower(state, batch).compile()
-  images = jax.ShapeDtypeStruct((2 * per_modality, height, width, 3), jnp.uint8,
-                                sharding=NamedSharding(mesh, P(sharding.DATA)))
+  images = jax.ShapeDtypeStruct(
+      (2 * per_modality, height, width, 3), jnp.uint8, sharding=NamedSharding(mesh, P(sharding.DATA))
+  )
   embed = jax.jit(lambda params, rest, x: nnx.merge(program.eval_graph, params, rest, copy=True).embed(x, 0))
   compiled_embed = embed.lower(state.params, state.rest, images).compile()
   return compiled_step, compiled_embed, 2 * per_modality
@@ -67,8 +78,12 @@ def compile_step(cfg, mesh):
 def memory(compiled) -> dict[str, int]:
   """Per-chip bytes of a compiled program: arguments, outputs, temporaries, aliased, and the total."""
   m = compiled.memory_analysis()
-  out = {"args": m.argument_size_in_bytes, "out": m.output_size_in_bytes, "temp": m.temp_size_in_bytes,
-         "alias": m.alias_size_in_bytes}
+  out = {
+      "args": m.argument_size_in_bytes,
+      "out": m.output_size_in_bytes,
+      "temp": m.temp_size_in_bytes,
+      "alias": m.alias_size_in_bytes,
+  }
   out["total"] = out["args"] + out["out"] + out["temp"] - out["alias"]
   return out
 
@@ -78,8 +93,11 @@ def report(name: str, compiled, per_chip: int, image_bytes: int, hbm: int) -> No
   scaling = m["temp"] + per_chip * image_bytes  # the temporaries and the images grow with the batch
   largest = f"{int((hbm - (m['total'] - scaling)) // (scaling / per_chip)):8d}" if m["temp"] else "       –"
   gib = lambda b: f"{b / 2**30:6.2f}"
-  print(f"{name:14s} {per_chip:5d} {flops / 1e12:8.3f} {gib(m['args'])} {gib(m['out'])} {gib(m['temp'])} "
-        f"{gib(m['alias'])} {gib(m['total'])} {'yes' if m['total'] <= hbm else 'NO':>4s} {largest}", flush=True)
+  print(
+      f"{name:14s} {per_chip:5d} {flops / 1e12:8.3f} {gib(m['args'])} {gib(m['out'])} {gib(m['temp'])} "
+      f"{gib(m['alias'])} {gib(m['total'])} {'yes' if m['total'] <= hbm else 'NO':>4s} {largest}",
+      flush=True,
+  )
 
 
 def main(_):
@@ -88,10 +106,14 @@ def main(_):
   mesh = jax.sharding.Mesh(np.array(devices), (sharding.DATA,), axis_types=(jax.sharding.AxisType.Auto,))
   kind = devices[0].device_kind
   hbm = next((v for k, v in HBM.items() if kind.startswith(k)), 16 << 30)
-  print(f"{_TOPOLOGY.value}: {len(devices)} x {kind} ({hbm / 2**30:.0f} GiB each), {_DTYPE.value}, "
-        f"{'FSDP' if _FSDP.value else 'replicated'} parameters; per chip:")
-  print(f"{'step':14s} {'batch':>5s} {'TFLOP':>8s} {'args':>6s} {'out':>6s} {'temp':>6s} {'alias':>6s} {'total':>6s} "
-        f"{'fits':>4s} {'max batch':>8s}   (GiB)")
+  print(
+      f"{_TOPOLOGY.value}: {len(devices)} x {kind} ({hbm / 2**30:.0f} GiB each), {_DTYPE.value}, "
+      f"{'FSDP' if _FSDP.value else 'replicated'} parameters; per chip:"
+  )
+  print(
+      f"{'step':14s} {'batch':>5s} {'TFLOP':>8s} {'args':>6s} {'out':>6s} {'temp':>6s} {'alias':>6s} {'total':>6s} "
+      f"{'fits':>4s} {'max batch':>8s}   (GiB)"
+  )
   for method in _METHODS.value:
     cfg = importlib.import_module(f"configs.{method}").get_config("sysu")
     cfg.model.update(require_pretrained=False, dtype=_DTYPE.value)

@@ -62,8 +62,10 @@ def main(_):
   features = rng.normal(size=(len(split["identity"]), 2048)).astype(np.float32)
   trials = list(protocols.sysu_trials(split, mode="all", shots=1, trials=10))
   dists = [metrics.distances(features[q], features[g]) for q, g in trials]
-  args = [(d, split["identity"][q], split["identity"][g], split["camera"][q], split["camera"][g])
-          for d, (q, g) in zip(dists, trials)]
+  args = [
+      (d, split["identity"][q], split["identity"][g], split["camera"][q], split["camera"][g])
+      for d, (q, g) in zip(dists, trials)
+  ]
 
   ours, t_ours = best_of(3, lambda: [metrics.ranking_metrics(*a, protocol="sysu") for a in args])
   loop, t_loop = best_of(3, lambda: [per_query_loop(*a) for a in args])
@@ -77,8 +79,10 @@ def main(_):
   t_full = time.perf_counter() - start
 
   q, g = trials[0][0], trials[0][1]
-  print(f"SYSU-MM01 single-shot all-search: {len(q)} queries x {len(g)} gallery, 10 trials, 2048-d "
-        f"(best of 3, {os.cpu_count()} CPUs)")
+  print(
+      f"SYSU-MM01 single-shot all-search: {len(q)} queries x {len(g)} gallery, 10 trials, 2048-d "
+      f"(best of 3, {os.cpu_count()} CPUs)"
+  )
   print(f"{'per-query loop (metrics)':34s} {t_loop:8.3f} s  1.00")
   print(f"{'ranking_metrics (metrics)':34s} {t_ours:8.3f} s  {t_loop / t_ours:.1f}x")
   print(f"{'evaluate_features (whole protocol)':34s} {t_full:8.3f} s  (selection + distances + metrics)")
@@ -94,9 +98,11 @@ def main(_):
   out = metrics.ranking_metrics(d, split["identity"][q], g_ids, split["camera"][q], g_cams, protocol="sysu")
   t_big = time.perf_counter() - start
   peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-  print(f"{len(q)} x {n} gallery: {t_big:.1f} s ({t_dist:.1f} s distances), peak RSS {peak / 2**20:.2f} GiB "
-        f"(+{(peak - rss_before) / 2**20:.2f} GiB; the distance matrix alone is {d.nbytes / 2**30:.2f} GiB), "
-        f"rank-1 {100 * out['cmc'][0]:.2f}%")
+  print(
+      f"{len(q)} x {n} gallery: {t_big:.1f} s ({t_dist:.1f} s distances), peak RSS {peak / 2**20:.2f} GiB "
+      f"(+{(peak - rss_before) / 2**20:.2f} GiB; the distance matrix alone is {d.nbytes / 2**30:.2f} GiB), "
+      f"rank-1 {100 * out['cmc'][0]:.2f}%"
+  )
 
 
 if __name__ == "__main__":

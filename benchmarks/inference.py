@@ -23,8 +23,11 @@ from vireid_jax.data import datasets
 from vireid_jax.models import build_model
 
 _EVALUATIONS = flags.DEFINE_integer("evaluations", 3, "Evaluations each way.")
-_DATA_DIR = flags.DEFINE_string("data_dir", os.path.join(tempfile.gettempdir(), "vireid_jax_inference_data"),
-                                "Where the synthetic dataset is built (reused).")
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir",
+    os.path.join(tempfile.gettempdir(), "vireid_jax_inference_data"),
+    "Where the synthetic dataset is built (reused).",
+)
 
 
 def main(_):
@@ -36,13 +39,19 @@ def main(_):
 
   def fresh_jit(m):
     """A new jitted function for every evaluation, as before `inference.embedder`."""
-    embed = jax.jit(lambda params, rest, images, modality: nnx.merge(m.graph, params, rest, copy=True)
-                    .embed(images, modality), static_argnums=3)
-    return (lambda images, modality: embed(m.params, m.rest, jnp.asarray(images), modality),
-            embed._cache_size)  # pylint: disable=protected-access
+    embed = jax.jit(
+        lambda params, rest, images, modality: nnx.merge(m.graph, params, rest, copy=True).embed(images, modality),
+        static_argnums=3,
+    )
+    return (
+        lambda images, modality: embed(m.params, m.rest, jnp.asarray(images), modality),
+        embed._cache_size,
+    )  # pylint: disable=protected-access
 
-  print(f"{len(columns['modality'])} test images, {cfg.data.augment.height}x{cfg.data.augment.width}, "
-        f"{jax.device_count()} {jax.default_backend()} device(s)")
+  print(
+      f"{len(columns['modality'])} test images, {cfg.data.augment.height}x{cfg.data.augment.width}, "
+      f"{jax.device_count()} {jax.default_backend()} device(s)"
+  )
   print(f"{'way':28s} {'evaluation':>10s} {'compiled':>8s} {'seconds':>8s}")
   for way in ("fresh jit per evaluation", "inference.embedder"):
     for i in range(_EVALUATIONS.value):
@@ -55,8 +64,15 @@ def main(_):
         embed, size = fresh_jit(model)
         for modality in (0, 1):
           records = columns["modality"] == modality
-          inference.extract_features(embed, source, records.nonzero()[0], modality, cfg.data,
-                                     batch_size=cfg.eval.batch_size, flip=cfg.eval.flip)
+          inference.extract_features(
+              embed,
+              source,
+              records.nonzero()[0],
+              modality,
+              cfg.data,
+              batch_size=cfg.eval.batch_size,
+              flip=cfg.eval.flip,
+          )
         compiled = size()
       print(f"{way:28s} {i + 1:10d} {compiled:8d} {time.perf_counter() - start:8.2f}", flush=True)
 

@@ -19,8 +19,12 @@ from absl import app, flags
 from configs import common
 from vireid_jax.data import datasets, pipeline, samplers, synthetic, transforms
 
-_BATCHES = flags.DEFINE_integer("batches", 60, "Batches timed per setting, after one warm-up batch (with fewer, "
-                                "the batches the workers prefetch during the warm-up inflate the rate).")
+_BATCHES = flags.DEFINE_integer(
+    "batches",
+    60,
+    "Batches timed per setting, after one warm-up batch (with fewer, "
+    "the batches the workers prefetch during the warm-up inflate the rate).",
+)
 _SIZES = flags.DEFINE_list("source_sizes", ["128x64", "384x192"], "Stored image sizes HxW to benchmark.")
 
 
@@ -42,8 +46,9 @@ def plain_loop(source, cols, cfg, batches: int) -> float:
     for j, r in enumerate(records):
       row = source[int(r)]
       image = transforms.decode(row["image"], row["path"])
-      images.append(transforms.train_transform(image, int(row["modality"]),
-                                               np.random.default_rng([0, b, j]), cfg.augment))
+      images.append(
+          transforms.train_transform(image, int(row["modality"]), np.random.default_rng([0, b, j]), cfg.augment)
+      )
     np.stack(images)
   return batches * len(records) / (time.perf_counter() - start)
 
@@ -64,8 +69,9 @@ def main(_):
     height, width = (int(v) for v in size.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
       raw = os.path.join(tmp, "raw")
-      synthetic.write_sysu(raw, synthetic.SysuSpec(num_identities=40, num_train=30, num_val=0,
-                                                   height=height, width=width))
+      synthetic.write_sysu(
+          raw, synthetic.SysuSpec(num_identities=40, num_train=30, num_val=0, height=height, width=width)
+      )
       cfg = config(0, raw, os.path.join(tmp, "tfds"))
       source = datasets.sources(cfg)["train"]
       cols = datasets.columns(source)

@@ -72,8 +72,10 @@ def main():
   pef = lambda x, s: losses.perceptual_edge_loss(x, edge, nnx.merge(graph, s))
   value = best_time(jax.jit(pef), stem, state, repeats=3)
   grad = best_time(jax.jit(jax.value_and_grad(pef)), stem, state, repeats=3)
-  print(f"{'perceptual_edge_loss (batch 8, VGG)':38s} {value * 1e6:10.1f} {value / matmul:7.2f} "
-        f"{grad * 1e6:14.1f} {grad / matmul:7.2f}")
+  print(
+      f"{'perceptual_edge_loss (batch 8, VGG)':38s} {value * 1e6:10.1f} {value / matmul:7.2f} "
+      f"{grad * 1e6:14.1f} {grad / matmul:7.2f}"
+  )
 
 
 if __name__ == "__main__":

@@ -56,9 +56,13 @@ def measure(method: str, seed: int, data_dir: str) -> dict:
   untrained = inference.features(cfg, train.inference_model(program, state), data.sources["test"], data.test_cols)
   noise = np.random.default_rng(seed).normal(size=untrained.shape).astype(np.float32)
   all_search = lambda results: round(results["modes"]["all_single"]["mean"]["mAP"], 2)
-  return dict(seed=seed, trained=all_search(trained), seconds=round(seconds, 1),
-              untrained=all_search(evaluate.evaluate_features(untrained, data.test_cols, cfg.eval)),
-              random=all_search(evaluate.evaluate_features(noise, data.test_cols, cfg.eval)))
+  return dict(
+      seed=seed,
+      trained=all_search(trained),
+      seconds=round(seconds, 1),
+      untrained=all_search(evaluate.evaluate_features(untrained, data.test_cols, cfg.eval)),
+      random=all_search(evaluate.evaluate_features(noise, data.test_cols, cfg.eval)),
+  )
 
 
 def run_all(jobs: list[tuple[str, int, int]]) -> dict[tuple[str, int, int], dict]:
@@ -73,10 +77,20 @@ def run_all(jobs: list[tuple[str, int, int]]) -> dict[tuple[str, int, int], dict
     while pending and pending[0][2] <= len(free):
       job = pending.pop(0)
       cores = [free.pop(0) for _ in range(job[2])]
-      cmd = [sys.executable, "-m", "benchmarks.synthetic_learning", f"--worker={job[0]}/{job[1]}",
-             f"--data_dir={FLAGS.data_dir}"]
-      proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                              preexec_fn=lambda cores=cores: os.sched_setaffinity(0, cores))
+      cmd = [
+          sys.executable,
+          "-m",
+          "benchmarks.synthetic_learning",
+          f"--worker={job[0]}/{job[1]}",
+          f"--data_dir={FLAGS.data_dir}",
+      ]
+      proc = subprocess.Popen(
+          cmd,
+          stdout=subprocess.PIPE,
+          stderr=subprocess.DEVNULL,
+          text=True,
+          preexec_fn=lambda cores=cores: os.sched_setaffinity(0, cores),
+      )
       running.append((proc, job, cores))
     proc, job, cores = running.pop(0)
     out, _ = proc.communicate()
@@ -84,8 +98,11 @@ def run_all(jobs: list[tuple[str, int, int]]) -> dict[tuple[str, int, int], dict
       raise SystemExit(f"{job[0]} seed {job[1]}, {job[2]} thread(s) failed (exit {proc.returncode}).")
     free = sorted(free + cores)
     r = results[job] = dict(json.loads(out.strip().splitlines()[-1]), threads=job[2])
-    print(f"{job[0]} seed {r['seed']}, {r['threads']} thread(s): all-search mAP {r['trained']:.2f} (untrained "
-          f"{r['untrained']:.2f}, random {r['random']:.2f}), {r['seconds']:.0f} s", flush=True)
+    print(
+        f"{job[0]} seed {r['seed']}, {r['threads']} thread(s): all-search mAP {r['trained']:.2f} (untrained "
+        f"{r['untrained']:.2f}, random {r['random']:.2f}), {r['seconds']:.0f} s",
+        flush=True,
+    )
   return results
 
 
@@ -97,8 +114,13 @@ def machine() -> str:
 
 def summary(runs: list[dict]) -> dict:
   trained = [r["trained"] for r in runs]
-  return dict(runs=runs, trained_min=min(trained), trained_max=max(trained),
-              untrained_max=max(r["untrained"] for r in runs), random_max=max(r["random"] for r in runs))
+  return dict(
+      runs=runs,
+      trained_min=min(trained),
+      trained_max=max(trained),
+      untrained_max=max(r["untrained"] for r in runs),
+      random_max=max(r["random"] for r in runs),
+  )
 
 
 def main(argv):
@@ -118,8 +140,11 @@ def main(argv):
   for method in methods:
     record["methods"][method] = dict(summary([results[(method, *spec)] for spec in specs]), machine=machine())
     s = record["methods"][method]
-    print(f"{method}: trained {s['trained_min']:.1f}-{s['trained_max']:.1f}, untrained <= {s['untrained_max']:.1f}, "
-          f"random <= {s['random_max']:.1f}", flush=True)
+    print(
+        f"{method}: trained {s['trained_min']:.1f}-{s['trained_max']:.1f}, untrained <= {s['untrained_max']:.1f}, "
+        f"random <= {s['random_max']:.1f}",
+        flush=True,
+    )
   os.makedirs(os.path.dirname(FLAGS.out), exist_ok=True)
   with open(FLAGS.out, "w") as f:
     json.dump(record, f, indent=1, sort_keys=True)
@@ -130,10 +155,16 @@ def define_flags() -> None:
   """Flags exist only when this runs as a program, so tests can import `measure`."""
   flags.DEFINE_list("methods", None, "Methods to measure (default: every method config).")
   flags.DEFINE_list("runs", ["0/1", "1/1", "0/2", "1/2", "2/2"], "Runs of each method, as seed/threads.")
-  flags.DEFINE_string("data_dir", os.path.join(tempfile.gettempdir(), "vireid_jax_learning_data"),
-                      "Where the synthetic dataset is built (reused between runs).")
-  flags.DEFINE_string("out", os.path.join(os.path.dirname(__file__), "results", "synthetic_learning.json"),
-                      "The record to update (entries of the measured methods are replaced).")
+  flags.DEFINE_string(
+      "data_dir",
+      os.path.join(tempfile.gettempdir(), "vireid_jax_learning_data"),
+      "Where the synthetic dataset is built (reused between runs).",
+  )
+  flags.DEFINE_string(
+      "out",
+      os.path.join(os.path.dirname(__file__), "results", "synthetic_learning.json"),
+      "The record to update (entries of the measured methods are replaced).",
+  )
   flags.DEFINE_string("worker", None, "Internal: one run, as method/seed; prints its result as JSON.")
 
 

@@ -32,8 +32,11 @@ from vireid_jax.models import merge_modalities
 _CONFIG = config_flags.DEFINE_config_file("config", None, "A run config, e.g. configs/hctri.py:synthetic.")
 _STEPS = flags.DEFINE_integer("steps", 200, "Training steps.")
 _EVERY = flags.DEFINE_integer("every", 50, "Measure at step 0 and every this many steps.")
-_RECORD = flags.DEFINE_string("record", None, "Also store the rows under this name in "
-                              "benchmarks/results/term_gradients.json (the README's figures).")
+_RECORD = flags.DEFINE_string(
+    "record",
+    None,
+    "Also store the rows under this name in " "benchmarks/results/term_gradients.json (the README's figures).",
+)
 flags.mark_flags_as_required(["config"])
 
 
@@ -60,7 +63,8 @@ def term_gradients(program: train.Program, state: train.TrainState, batch) -> di
     out[f"{name}/value"] = value
     for group in ("backbone", "new"):
       out[f"{name}/{'heads' if group == 'new' else group}"] = norm(
-          [g for g, k in zip(jax.tree.leaves(grads), jax.tree.leaves(groups)) if k == group])
+          [g for g, k in zip(jax.tree.leaves(grads), jax.tree.leaves(groups)) if k == group]
+      )
     for head, head_grads in grads["heads"].items():
       out[f"{name}/heads.{head}"] = norm(head_grads)
   return out
@@ -71,12 +75,18 @@ def main(argv):
   cfg = _CONFIG.value
   data = train.load_data(cfg)
   program, state = train.create(cfg, data.num_classes, data.steps_per_epoch)
-  batches = iter(pipeline.train_dataset(data.sources["train"], data.train_cols, cfg.data, num_batches=_STEPS.value + 1,
-                                        seed=cfg.seed))
+  batches = iter(
+      pipeline.train_dataset(
+          data.sources["train"], data.train_cols, cfg.data, num_batches=_STEPS.value + 1, seed=cfg.seed
+      )
+  )
   step = jax.jit(functools.partial(train.train_step, program), donate_argnums=0)
   measure = jax.jit(functools.partial(term_gradients, program))
-  print(f"{cfg.method}: {data.num_classes} classes, chance identity loss ln C = {math.log(data.num_classes):.3f} "
-        "per classifier", flush=True)
+  print(
+      f"{cfg.method}: {data.num_classes} classes, chance identity loss ln C = {math.log(data.num_classes):.3f} "
+      "per classifier",
+      flush=True,
+  )
   rows = []
   for i in range(_STEPS.value + 1):
     batch = next(batches)

@@ -12,13 +12,17 @@ from torch import nn
 
 
 class Bottleneck(nn.Module):
+
   def __init__(self, cin: int, width: int, stride: int):
     super().__init__()
     self.conv1, self.bn1 = nn.Conv2d(cin, width, 1, bias=False), nn.BatchNorm2d(width)
     self.conv2, self.bn2 = nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width)
     self.conv3, self.bn3 = nn.Conv2d(width, 4 * width, 1, bias=False), nn.BatchNorm2d(4 * width)
-    self.downsample = (nn.Sequential(nn.Conv2d(cin, 4 * width, 1, stride, bias=False), nn.BatchNorm2d(4 * width))
-                       if stride != 1 or cin != 4 * width else None)
+    self.downsample = (
+        nn.Sequential(nn.Conv2d(cin, 4 * width, 1, stride, bias=False), nn.BatchNorm2d(4 * width))
+        if stride != 1 or cin != 4 * width
+        else None
+    )
 
   def forward(self, x):
     y = torch.relu(self.bn1(self.conv1(x)))
@@ -28,6 +32,7 @@ class Bottleneck(nn.Module):
 
 
 class NonLocal(nn.Module):
+
   def __init__(self, channels: int):
     super().__init__()
     inner = channels // 2
@@ -53,12 +58,16 @@ def stage(cin: int, width: int, blocks: int, stride: int, non_local: tuple[int, 
 
 
 class AGW(nn.Module):
+
   def __init__(self, classes: int):
     super().__init__()
-    self.stems = nn.ModuleList(nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
-                                             nn.MaxPool2d(3, 2, 1)) for _ in range(2))
-    self.layers = nn.Sequential(stage(64, 64, 3, 1), stage(256, 128, 4, 2, (2, 3)), stage(512, 256, 6, 2, (3, 4, 5)),
-                                stage(1024, 512, 3, 1))
+    self.stems = nn.ModuleList(
+        nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+        for _ in range(2)
+    )
+    self.layers = nn.Sequential(
+        stage(64, 64, 3, 1), stage(256, 128, 4, 2, (2, 3)), stage(512, 256, 6, 2, (3, 4, 5)), stage(1024, 512, 3, 1)
+    )
     self.bnneck = nn.BatchNorm1d(2048)
     self.bnneck.bias.requires_grad_(False)
     self.classifier = nn.Linear(2048, classes, bias=False)

@@ -73,6 +73,7 @@ def bare_backbone(images: int):
   def step(params, rest, opt_state, x):
     def loss(params):
       return jnp.mean(nnx.merge(graph, params, rest, copy=True)(x, 0)["pooled"] ** 2)
+
     updates, opt_state = tx.update(jax.grad(loss)(params), opt_state, params)
     return optax.apply_updates(params, updates), opt_state
 
@@ -87,11 +88,16 @@ def method_step(name: str, per_modality: int, cfg=None):
     n = 3 * max(1, per_modality // 3)
     cfg.data.tuples = n // 3
   program, state = train.create(cfg, 395, steps_per_epoch=100)
-  labels = np.repeat(np.arange(n // 2 if cfg.data.sampler == "pk" else n), 2)[:n] if cfg.data.sampler == "pk" \
+  labels = (
+      np.repeat(np.arange(n // 2 if cfg.data.sampler == "pk" else n), 2)[:n]
+      if cfg.data.sampler == "pk"
       else np.stack([np.arange(n // 3), np.arange(n // 3), np.arange(n // 3) + 100], 1).reshape(-1)
-  batch = {"image": jnp.zeros((2, n, 288, 144, 3), jnp.uint8),
-           "label": jnp.asarray(np.stack([labels, labels]), jnp.int32),
-           "modality": jnp.asarray(np.stack([np.zeros(n), np.ones(n)]), jnp.int32)}
+  )
+  batch = {
+      "image": jnp.zeros((2, n, 288, 144, 3), jnp.uint8),
+      "label": jnp.asarray(np.stack([labels, labels]), jnp.int32),
+      "modality": jnp.asarray(np.stack([np.zeros(n), np.ones(n)]), jnp.int32),
+  }
   return functools.partial(train.train_step, program), (state, batch), 2 * n
 
 
@@ -157,23 +163,44 @@ def vs_torch() -> None:
   best: dict[str, dict[str, float]] = {}
   for round_ in range(_ROUNDS.value):
     for setting in SETTINGS:
-      out = subprocess.run([sys.executable, "-m", "benchmarks.train_step", f"--worker={setting}",
-                            f"--batch_per_modality={_BATCH.value}", f"--steps={_STEPS.value}"],
-                           env=env, capture_output=True, text=True, check=True)
+      out = subprocess.run(
+          [
+              sys.executable,
+              "-m",
+              "benchmarks.train_step",
+              f"--worker={setting}",
+              f"--batch_per_modality={_BATCH.value}",
+              f"--steps={_STEPS.value}",
+          ],
+          env=env,
+          capture_output=True,
+          text=True,
+          check=True,
+      )
       times = json.loads(out.stdout.strip().splitlines()[-1])
       best[setting] = {k: min(v, best.get(setting, {}).get(k, float("inf"))) for k, v in times.items()}
-      print(f"round {round_ + 1}: {setting:20s} train {times['train_s']:.3f} s/step  inference "
-            + "  ".join(f"{times[f'infer{b}_s']:.3f} s/{b} images" for b in INFERENCE_BATCHES), flush=True)
+      print(
+          f"round {round_ + 1}: {setting:20s} train {times['train_s']:.3f} s/step  inference "
+          + "  ".join(f"{times[f'infer{b}_s']:.3f} s/{b} images" for b in INFERENCE_BATCHES),
+          flush=True,
+      )
   n = 2 * _BATCH.value
-  print(f"\nAGW at {HEIGHT}x{WIDTH}, {threads} threads, torch {torch.__version__}, jax {jax.__version__}; best of "
-        f"{_ROUNDS.value} alternating rounds x {_STEPS.value} steps")
-  print(f"{'':22s} {'train img/s':>12s} {'ratio':>6s}" + "".join(f" {f'inference {b} img/s':>18s} {'ratio':>6s}"
-                                                                for b in INFERENCE_BATCHES))
+  print(
+      f"\nAGW at {HEIGHT}x{WIDTH}, {threads} threads, torch {torch.__version__}, jax {jax.__version__}; best of "
+      f"{_ROUNDS.value} alternating rounds x {_STEPS.value} steps"
+  )
+  print(
+      f"{'':22s} {'train img/s':>12s} {'ratio':>6s}"
+      + "".join(f" {f'inference {b} img/s':>18s} {'ratio':>6s}" for b in INFERENCE_BATCHES)
+  )
   for setting in SETTINGS:
     t, ours = best[setting], best["jax"]
-    print(f"{setting:22s} {n / t['train_s']:12.2f} {t['train_s'] / ours['train_s']:6.2f}"
-          + "".join(f" {b / t[f'infer{b}_s']:18.2f} {t[f'infer{b}_s'] / ours[f'infer{b}_s']:6.2f}"
-                    for b in INFERENCE_BATCHES))
+    print(
+        f"{setting:22s} {n / t['train_s']:12.2f} {t['train_s'] / ours['train_s']:6.2f}"
+        + "".join(
+            f" {b / t[f'infer{b}_s']:18.2f} {t[f'infer{b}_s'] / ours[f'infer{b}_s']:6.2f}" for b in INFERENCE_BATCHES
+        )
+    )
   print("ratio: this setting's time / ours (above 1: ours is faster)")
 
 
@@ -190,15 +217,21 @@ def main(_):
   step, args = bare_backbone(images)
   c, flops, peak, seconds = measure(step, *args)
   base = seconds / images
-  print(f"{'step':22s} {'images':>6s} {'compile s':>9s} {'GFLOP/img':>9s} {'img/s':>7s} {'peak GiB':>8s} "
-        f"{'time/img ratio':>14s}")
-  print(f"{'bare ResNet-50':22s} {images:6d} {c:9.1f} {flops / images / 1e9:9.2f} {images / seconds:7.2f} "
-        f"{peak / 2**30:8.2f} {1.0:14.2f}")
+  print(
+      f"{'step':22s} {'images':>6s} {'compile s':>9s} {'GFLOP/img':>9s} {'img/s':>7s} {'peak GiB':>8s} "
+      f"{'time/img ratio':>14s}"
+  )
+  print(
+      f"{'bare ResNet-50':22s} {images:6d} {c:9.1f} {flops / images / 1e9:9.2f} {images / seconds:7.2f} "
+      f"{peak / 2**30:8.2f} {1.0:14.2f}"
+  )
   for name in _METHODS.value:
     step, args, n = method_step(name, _BATCH.value)
     c, flops, peak, seconds = measure(step, *args)
-    print(f"{name:22s} {n:6d} {c:9.1f} {flops / n / 1e9:9.2f} {n / seconds:7.2f} {peak / 2**30:8.2f} "
-          f"{seconds / n / base:14.2f}")
+    print(
+        f"{name:22s} {n:6d} {c:9.1f} {flops / n / 1e9:9.2f} {n / seconds:7.2f} {peak / 2**30:8.2f} "
+        f"{seconds / n / base:14.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ import ast
 import os
 
 # What makes a module of this folder one of the library's method configs (a user's config here need not be one).
-LIBRARY_CONFIG = ("a library method config is a module configs/<name>.py with module-level ROWS (its provenance "
-                  "table), RESULTS (its paper's results) and a get_config() that builds method=<name>")
+LIBRARY_CONFIG = (
+    "a library method config is a module configs/<name>.py with module-level ROWS (its provenance "
+    "table), RESULTS (its paper's results) and a get_config() that builds method=<name>"
+)
 
 
 def methods(folder: str = os.path.dirname(__file__)) -> list[str]:
@@ -20,8 +22,9 @@ def methods(folder: str = os.path.dirname(__file__)) -> list[str]:
         tree = ast.parse(f.read())
       except SyntaxError:
         continue
-    assigned = {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
-                if isinstance(t, ast.Name)}
+    assigned = {
+        t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)
+    }
     if {"ROWS", "RESULTS"} <= assigned:
       names.append(file[:-3])
   return names

@@ -30,22 +30,48 @@ from configs.common import Row
 CODE = "mangye16 train.py"
 MODEL = "mangye16 model.py"
 ROWS = (
-    Row("modality-specific stages", "model.split", 1, "–", f"{MODEL}: visible/thermal_module = "
-        "conv1, bn1, relu, maxpool"),
+    Row(
+        "modality-specific stages",
+        "model.split",
+        1,
+        "–",
+        f"{MODEL}: visible/thermal_module = " "conv1, bn1, relu, maxpool",
+    ),
     Row("last stride", "model.last_stride", 1, "–", f"{MODEL}: last_conv_stride=1"),
-    Row("non-local positions", "model.non_local", ((2, 2), (2, 3), (3, 3), (3, 4), (3, 5)), "–",
-        f"{MODEL}: layers=[3,4,6,3], non_layers=[0,2,3,0]"),
-    Row("non-local inner width", "model.non_local_inner", "half", "non-local block (Wang et al., CVPR 2018): C/2",
-        f"{MODEL}: reduc_ratio//reduc_ratio = 1", note="the code's 1 is a slip its author confirmed (ReID-Survey "
-        "issue 7); :reference uses it"),
+    Row(
+        "non-local positions",
+        "model.non_local",
+        ((2, 2), (2, 3), (3, 3), (3, 4), (3, 5)),
+        "–",
+        f"{MODEL}: layers=[3,4,6,3], non_layers=[0,2,3,0]",
+    ),
+    Row(
+        "non-local inner width",
+        "model.non_local_inner",
+        "half",
+        "non-local block (Wang et al., CVPR 2018): C/2",
+        f"{MODEL}: reduc_ratio//reduc_ratio = 1",
+        note="the code's 1 is a slip its author confirmed (ReID-Survey " "issue 7); :reference uses it",
+    ),
     Row("pooling", "model.pooling", "gem", "–", f"{MODEL}: gm_pool='on'"),
     Row("GeM exponent", "model.gem_p", 3.0, "–", f"{MODEL}: p = 3.0"),
     Row("GeM exponent learned", "model.gem_learnable", False, "–", f"{MODEL}: fixed"),
-    Row("BNNeck, bias-free classifier", "", "model.heads: bnneck, classifier", "–",
-        f"{MODEL}: BatchNorm1d (bias frozen), Linear(bias=False)"),
+    Row(
+        "BNNeck, bias-free classifier",
+        "",
+        "model.heads: bnneck, classifier",
+        "–",
+        f"{MODEL}: BatchNorm1d (bias frozen), Linear(bias=False)",
+    ),
     Row("test feature", "model.test_feature", "bn", "–", "mangye16 test.py: l2norm(BN feature), the 'FC' row"),
-    Row("test distance", "eval.distance", "cosine", "–", "test.py: -(q . g) of L2-normalised features",
-        note="cosine distance ranks the same"),
+    Row(
+        "test distance",
+        "eval.distance",
+        "cosine",
+        "–",
+        "test.py: -(q . g) of L2-normalised features",
+        note="cosine distance ranks the same",
+    ),
     Row("optimiser", "optimizer.name", "sgd", "–", f"{CODE}: SGD"),
     Row("learning rate", "optimizer.lr", 0.1, "–", f"{CODE}: --lr 0.1"),
     Row("backbone rate", "optimizer.backbone_lr_mult", 0.1, "–", f"{CODE}: base params at 0.1 x lr"),
@@ -53,8 +79,14 @@ ROWS = (
     Row("Nesterov", "optimizer.nesterov", True, "–", f"{CODE}: nesterov=True"),
     Row("weight decay", "optimizer.weight_decay", 5e-4, "–", f"{CODE}: weight_decay=5e-4"),
     Row("warm-up epochs", "optimizer.warmup", 10, "–", f"{CODE} adjust_learning_rate: lr (e + 1) / 10 for e < 10"),
-    Row("warm-up shape", "optimizer.warmup_shape", "linear", "–", f"{CODE}: per epoch ('staircase')",
-        note="our choice: per step, the usual linear warm-up; :reference steps per epoch"),
+    Row(
+        "warm-up shape",
+        "optimizer.warmup_shape",
+        "linear",
+        "–",
+        f"{CODE}: per epoch ('staircase')",
+        note="our choice: per step, the usual linear warm-up; :reference steps per epoch",
+    ),
     Row("decay epochs", "optimizer.decay_at", (20, 50), "–", f"{CODE}: x0.1 at 20, x0.01 from 50"),
     Row("epochs", "train.epochs", 81, "–", f"{CODE}: range(0, 81)"),
     Row("identities per batch", "data.p", 8, "–", f"{CODE}: --batch-size 8"),
@@ -65,9 +97,13 @@ ROWS = (
     Row("horizontal flip", "data.augment.flip", True, "–", f"{CODE}: RandomHorizontalFlip"),
     Row("random erasing", "data.augment.erasing_prob", 0.0, "–", f"{CODE}: none"),
     Row("identity loss", "loss.terms.identity.label_smoothing", 0.0, "–", f"{CODE}: nn.CrossEntropyLoss"),
-    Row("WRT form", "loss.terms.wrt.variant", "paper", "the survey's WRT equations (softmax over the other "
-        "positives and the negatives)", "mangye16 loss.py TripletLoss_WRT "
-        "('reference': the anchor among its positives, padded softmax)"),
+    Row(
+        "WRT form",
+        "loss.terms.wrt.variant",
+        "paper",
+        "the survey's WRT equations (softmax over the other " "positives and the negatives)",
+        "mangye16 loss.py TripletLoss_WRT " "('reference': the anchor among its positives, padded softmax)",
+    ),
     Row("WRT feature", "loss.terms.wrt.feature", "pooled", "–", f"{CODE}: the pooled feature"),
     Row("loss weights", "loss.terms.wrt.weight", 1.0, "–", f"{CODE}: loss_id + loss_tri"),
 )
@@ -84,20 +120,47 @@ CODE_ROWS = (
     Row("GeM without a clamp", "model.gem_eps", 0.0, "–", f"{MODEL} GeM: (mean(x**p) + 1e-12)**(1/p)"),
     Row("WRT as loss.py computes it", "loss.terms.wrt.variant", "reference", "–", "mangye16 loss.py TripletLoss_WRT"),
     Row("learning rate per epoch", "optimizer.warmup_shape", "staircase", "–", f"{CODE} adjust_learning_rate"),
-    Row("batches per epoch", "data.epoch_length", "floor_plus_one", "–", "mangye16 utils.py IdentitySampler: "
-        "int(N / (P K)) + 1"),
+    Row(
+        "batches per epoch",
+        "data.epoch_length",
+        "floor_plus_one",
+        "–",
+        "mangye16 utils.py IdentitySampler: " "int(N / (P K)) + 1",
+    ),
     Row("K images with replacement", "data.pk_replacement", True, "–", "utils.py: np.random.choice(pos, K)"),
-    Row("resize filter", "data.augment.interpolation", "lanczos", "–", "pre_process_sysu.py / data_loader.py: "
-        "Image.ANTIALIAS"),
+    Row(
+        "resize filter",
+        "data.augment.interpolation",
+        "lanczos",
+        "–",
+        "pre_process_sysu.py / data_loader.py: " "Image.ANTIALIAS",
+    ),
 )
 REFERENCE = {"sysu": CODE_ROWS, "regdb": CODE_ROWS}
 SYNTHETIC = (  # what `make demo` trains
-    Row(":synthetic: identities", "data.synthetic_identities", 200, "–", note="our choice for the demo: 60 test "
+    Row(
+        ":synthetic: identities",
+        "data.synthetic_identities",
+        200,
+        "–",
+        note="our choice for the demo: 60 test "
         "identities instead of 30 halve the spread of the result over CPUs and seeds, 140 training identities "
-        "make up for the harder gallery (benchmarks.synthetic_learning)"),
-    Row(":synthetic: epochs", "train.epochs", 14, "–", note="our choice: 770 steps (55 an epoch), within the demo's 5 minutes"),
-    Row(":synthetic: decay epochs", "optimizer.decay_at", (10, 13), "–", note="our choice: the last 4 epochs at "
-        "0.1x and 0.01x"),
+        "make up for the harder gallery (benchmarks.synthetic_learning)",
+    ),
+    Row(
+        ":synthetic: epochs",
+        "train.epochs",
+        14,
+        "–",
+        note="our choice: 770 steps (55 an epoch), within the demo's 5 minutes",
+    ),
+    Row(
+        ":synthetic: decay epochs",
+        "optimizer.decay_at",
+        (10, 13),
+        "–",
+        note="our choice: the last 4 epochs at " "0.1x and 0.01x",
+    ),
     Row(":synthetic: evaluate every", "train.eval_every", 260, "–", note="our choice: about every 5 epochs"),
 )
 

@@ -14,47 +14,65 @@ from vireid_jax import models, objective
 
 def data_config(**overrides) -> ml_collections.ConfigDict:
   """Dataset, sampler and augmentation (AGW code family defaults at 288x144)."""
-  cfg = ml_collections.ConfigDict(dict(
-      dataset="sysu_mm01",        # "sysu_mm01" | "regdb"
-      manual_dir="",              # the raw folder; empty = the synthetic dataset
-      require_manual_dir=True,    # paper configs refuse to train on the synthetic stand-in
-      synthetic_identities=100,   # size of the synthetic SYSU-MM01 tree (60% train, 10% val, 30% test)
-      data_dir="~/tensorflow_datasets",
-      builder_config="default",   # SYSU: "default" (train + val ids) | "train_only"
-      trial=1,                    # RegDB split 1..10
-      sampler="pk",               # "pk" | "tuple" (EAT)
-      p=8, k=4,                   # identities per batch, images per identity and modality
-      pk_replacement=False,       # draw the K images with replacement (the AGW code) or distinct
-      epoch_length="ceil",        # batches per epoch: "ceil" | "floor_plus_one" (AGW/HcTri code)
-      tuples=8,                   # EAT: anchor pairs per batch
-      workers=2,                  # Grain worker processes (0 = in the main process)
-      augment=dict(height=288, width=144, interpolation="bilinear", pad=10, flip=True, channel_aug_prob=0.0,
-                   erasing_prob=0.5,
-                   erasing_area=(0.02, 0.4), erasing_aspect=(0.3, 3.33)),
-  ))
+  cfg = ml_collections.ConfigDict(
+      dict(
+          dataset="sysu_mm01",  # "sysu_mm01" | "regdb"
+          manual_dir="",  # the raw folder; empty = the synthetic dataset
+          require_manual_dir=True,  # paper configs refuse to train on the synthetic stand-in
+          synthetic_identities=100,  # size of the synthetic SYSU-MM01 tree (60% train, 10% val, 30% test)
+          data_dir="~/tensorflow_datasets",
+          builder_config="default",  # SYSU: "default" (train + val ids) | "train_only"
+          trial=1,  # RegDB split 1..10
+          sampler="pk",  # "pk" | "tuple" (EAT)
+          p=8,
+          k=4,  # identities per batch, images per identity and modality
+          pk_replacement=False,  # draw the K images with replacement (the AGW code) or distinct
+          epoch_length="ceil",  # batches per epoch: "ceil" | "floor_plus_one" (AGW/HcTri code)
+          tuples=8,  # EAT: anchor pairs per batch
+          workers=2,  # Grain worker processes (0 = in the main process)
+          augment=dict(
+              height=288,
+              width=144,
+              interpolation="bilinear",
+              pad=10,
+              flip=True,
+              channel_aug_prob=0.0,
+              erasing_prob=0.5,
+              erasing_area=(0.02, 0.4),
+              erasing_aspect=(0.3, 3.33),
+          ),
+      )
+  )
   cfg.update(overrides)
   return cfg
 
 
 def model_config(**overrides) -> ml_collections.ConfigDict:
   """Two-stream ResNet-50 (AGW: split s1, non-local, GeM, BNNeck)."""
-  cfg = ml_collections.ConfigDict(dict(
-      width=64, blocks=(3, 4, 6, 3), last_stride=1,
-      split=1,                                      # stages 0..split-1 modality-specific
-      non_local=((2, 2), (2, 3), (3, 3), (3, 4), (3, 5)),  # (stage, block) pairs, AGW's positions
-      non_local_inner="half",                       # "half" (C/2) or a channel count ("1": the AGW code)
-      non_local_kind="dot",                         # "dot" (AGW) | "gaussian"
-      position_attention=False,                     # DPAN: PAM after the modality-specific stages
-      attention_reduction=8,                        # PAM query/key channels: C / this (Fu et al.: 8)
-      pooling="gem", gem_p=3.0, gem_learnable=False, gem_eps=1e-6,  # the AGW code's fixed p = 3
-      heads=heads(bnneck={}, classifier={}),        # see vireid_jax.models.heads.HEADS
-      test_feature="bn",                            # a [B, D] output: "bn" | "pooled" | "parts" ...
-      dtype="float32",                              # compute dtype; parameters stay float32
-      seed=0,
-      pretrained="",                                # ImageNet ResNet-50 (.npz/.safetensors/.pth)
-      init_from="",                                 # a trained AGW / HcTri model of the authors' code (.t ...)
-      require_pretrained=True,                      # paper configs refuse to start without it
-  ))
+  cfg = ml_collections.ConfigDict(
+      dict(
+          width=64,
+          blocks=(3, 4, 6, 3),
+          last_stride=1,
+          split=1,  # stages 0..split-1 modality-specific
+          non_local=((2, 2), (2, 3), (3, 3), (3, 4), (3, 5)),  # (stage, block) pairs, AGW's positions
+          non_local_inner="half",  # "half" (C/2) or a channel count ("1": the AGW code)
+          non_local_kind="dot",  # "dot" (AGW) | "gaussian"
+          position_attention=False,  # DPAN: PAM after the modality-specific stages
+          attention_reduction=8,  # PAM query/key channels: C / this (Fu et al.: 8)
+          pooling="gem",
+          gem_p=3.0,
+          gem_learnable=False,
+          gem_eps=1e-6,  # the AGW code's fixed p = 3
+          heads=heads(bnneck={}, classifier={}),  # see vireid_jax.models.heads.HEADS
+          test_feature="bn",  # a [B, D] output: "bn" | "pooled" | "parts" ...
+          dtype="float32",  # compute dtype; parameters stay float32
+          seed=0,
+          pretrained="",  # ImageNet ResNet-50 (.npz/.safetensors/.pth)
+          init_from="",  # a trained AGW / HcTri model of the authors' code (.t ...)
+          require_pretrained=True,  # paper configs refuse to start without it
+      )
+  )
   cfg.update(overrides)
   return cfg
 
@@ -66,12 +84,23 @@ def heads(**settings: dict[str, Any]) -> ml_collections.ConfigDict:
 
 def eval_config(**overrides) -> ml_collections.ConfigDict:
   """Evaluation protocol (see vireid_jax.evaluate)."""
-  cfg = ml_collections.ConfigDict(dict(
-      protocol="sysu", modes=["all", "indoor"], shots=[1], trials=10, sampling="seeded",
-      rand_perm_cam="", distance="euclidean", normalize=False, flip=False, rerank=False, max_rank=20,
-      batch_size=64,
-      figures=True,               # ranked lists, embedding and curves under workdir/figures/
-  ))
+  cfg = ml_collections.ConfigDict(
+      dict(
+          protocol="sysu",
+          modes=["all", "indoor"],
+          shots=[1],
+          trials=10,
+          sampling="seeded",
+          rand_perm_cam="",
+          distance="euclidean",
+          normalize=False,
+          flip=False,
+          rerank=False,
+          max_rank=20,
+          batch_size=64,
+          figures=True,  # ranked lists, embedding and curves under workdir/figures/
+      )
+  )
   cfg.update(overrides)
   return cfg
 
@@ -79,31 +108,56 @@ def eval_config(**overrides) -> ml_collections.ConfigDict:
 def loss_config(**terms: float | dict[str, Any]) -> ml_collections.ConfigDict:
   """`loss.terms`: each named term (see vireid_jax.objective.TERMS) with its weight, or a dict of
   its weight and settings; the term's defaults fill the rest."""
-  return ml_collections.ConfigDict(dict(terms={
-      name: objective.settings(name, **(spec if isinstance(spec, dict) else {"weight": spec}))
-      for name, spec in terms.items()}))
+  return ml_collections.ConfigDict(
+      dict(
+          terms={
+              name: objective.settings(name, **(spec if isinstance(spec, dict) else {"weight": spec}))
+              for name, spec in terms.items()
+          }
+      )
+  )
 
 
 def optimizer_config(**overrides) -> ml_collections.ConfigDict:
   """AGW code family: SGD 0.1 (new layers) / 0.01 (backbone), Nesterov, wd 5e-4, warm-up 10
   epochs from 0.1x, x0.1 at epoch 20 and again at 50."""
-  cfg = ml_collections.ConfigDict(dict(
-      name="sgd", lr=0.1, backbone_lr_mult=0.1, momentum=0.9, nesterov=True, b1=0.9, b2=0.999,
-      weight_decay=5e-4, unit="epoch", warmup=10, warmup_start=0.1, warmup_shape="linear",
-      decay_at=(20, 50), decay_factor=0.1,
-      clip_norm=0.0,
-  ))
+  cfg = ml_collections.ConfigDict(
+      dict(
+          name="sgd",
+          lr=0.1,
+          backbone_lr_mult=0.1,
+          momentum=0.9,
+          nesterov=True,
+          b1=0.9,
+          b2=0.999,
+          weight_decay=5e-4,
+          unit="epoch",
+          warmup=10,
+          warmup_start=0.1,
+          warmup_shape="linear",
+          decay_at=(20, 50),
+          decay_factor=0.1,
+          clip_norm=0.0,
+      )
+  )
   cfg.update(overrides)
   return cfg
 
 
 def train_config(**overrides) -> ml_collections.ConfigDict:
-  cfg = ml_collections.ConfigDict(dict(
-      epochs=60, steps=0,            # steps > 0 overrides epochs
-      log_every=50, eval_every=0, checkpoint_every=500,
-      keep_checkpoints=2, keep_best=1, best_metric="eval/all_single/mAP",
-      fsdp=False,
-  ))
+  cfg = ml_collections.ConfigDict(
+      dict(
+          epochs=60,
+          steps=0,  # steps > 0 overrides epochs
+          log_every=50,
+          eval_every=0,
+          checkpoint_every=500,
+          keep_checkpoints=2,
+          keep_best=1,
+          best_metric="eval/all_single/mAP",
+          fsdp=False,
+      )
+  )
   cfg.update(overrides)
   return cfg
 
@@ -119,10 +173,19 @@ def imports(config_file: str, *entries: str) -> tuple[str, ...]:
 
 def base_config(method: str, loss: ml_collections.ConfigDict, imports: Sequence[str] = ()) -> ml_collections.ConfigDict:
   """A run config: `method`, `imports` (from `imports(__file__, ...)`), the default blocks and `loss`."""
-  return ml_collections.ConfigDict(dict(
-      method=method, imports=tuple(imports), seed=0, data=data_config(), model=model_config(), loss=loss,
-      optimizer=optimizer_config(), train=train_config(), eval=eval_config(),
-  ))
+  return ml_collections.ConfigDict(
+      dict(
+          method=method,
+          imports=tuple(imports),
+          seed=0,
+          data=data_config(),
+          model=model_config(),
+          loss=loss,
+          optimizer=optimizer_config(),
+          train=train_config(),
+          eval=eval_config(),
+      )
+  )
 
 
 class Row(NamedTuple):
@@ -172,6 +235,7 @@ def apply(cfg: ml_collections.ConfigDict, rows: Sequence[Row]) -> ml_collections
 
 def table(rows: Sequence[Row], title: str) -> str:
   """The rows as a markdown table (a config's docstring)."""
+
   def cell(text: Any) -> str:
     return str(text).replace("|", "/").replace("\n", " ")
 
@@ -185,9 +249,14 @@ def table(rows: Sequence[Row], title: str) -> str:
 ARGS = {"dataset": ("sysu", "regdb"), "fidelity": ("paper", "reference"), "size": ("synthetic", "test")}
 
 
-def variants(cfg: ml_collections.ConfigDict, arg: str | None, *, regdb: Sequence[Row] = (),
-             reference: Mapping[str, Sequence[Row]] | None = None,
-             synthetic: Sequence[Row] = ()) -> ml_collections.ConfigDict:
+def variants(
+    cfg: ml_collections.ConfigDict,
+    arg: str | None,
+    *,
+    regdb: Sequence[Row] = (),
+    reference: Mapping[str, Sequence[Row]] | None = None,
+    synthetic: Sequence[Row] = (),
+) -> ml_collections.ConfigDict:
   """The `:arg` variants every method config accepts, comma-separated (`configs/hctri.py:regdb,test`):
   a dataset (`sysu`, the default, or `regdb`, with the paper's RegDB `regdb` rows), a fidelity
   (`paper`, the default, or `reference`: the `reference[dataset]` rows, what the authors' released
@@ -200,8 +269,10 @@ def variants(cfg: ml_collections.ConfigDict, arg: str | None, *, regdb: Sequence
     if kind is None or kind in chosen:
       problem = f"unknown variant {a!r}" if kind is None else f"two {kind} variants ({chosen.get(kind)!r}, {a!r})"
       options = "; ".join(f"{k}: {' or '.join(v)}" for k, v in ARGS.items())
-      raise ValueError(f"config arg {arg!r}: {problem}; expected comma-separated variants, at most one of each "
-                       f"({options}), e.g. 'regdb,test'.")
+      raise ValueError(
+          f"config arg {arg!r}: {problem}; expected comma-separated variants, at most one of each "
+          f"({options}), e.g. 'regdb,test'."
+      )
     chosen[kind] = a
   if chosen.get("dataset") == "regdb":
     cfg.data.dataset = "regdb"
@@ -224,8 +295,12 @@ def _shrink(cfg: ml_collections.ConfigDict, size: str) -> None:
   images, random initialisation, a common schedule (our choice, not from any paper)."""
   cfg.data.update(manual_dir="", require_manual_dir=False, p=4, k=2, tuples=4, workers=0)
   cfg.data.augment.update(height=96, width=48, pad=4)  # 6 rows at stride 16: six part strips
-  cfg.model.update(width=8, blocks=(1, 1, 1, 1), require_pretrained=False,
-                   non_local=tuple((stage, 0) for stage, _ in sorted(set(cfg.model.non_local))))
+  cfg.model.update(
+      width=8,
+      blocks=(1, 1, 1, 1),
+      require_pretrained=False,
+      non_local=tuple((stage, 0) for stage, _ in sorted(set(cfg.model.non_local))),
+  )
   for name, settings in cfg.model.heads.items():  # what each head and term declares for CPU sizes
     settings.update(models.HEADS[name].SHRINK)
   for name, settings in cfg.loss.terms.items():

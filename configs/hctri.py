@@ -30,24 +30,52 @@ from configs.common import Row
 IMPL = "IV-A3"
 CODE = "hijune6 train_mine.py"
 ROWS = (
-    Row("modality-specific stages", "model.split", 2, "IV-B1: 's_2 can achieve the best performance'; IV-B2: 'we "
-        "adopt the s2 split'", f"{CODE}: share_net=2"),
+    Row(
+        "modality-specific stages",
+        "model.split",
+        2,
+        "IV-B1: 's_2 can achieve the best performance'; IV-B2: 'we " "adopt the s2 split'",
+        f"{CODE}: share_net=2",
+    ),
     Row("backbone", "", "ResNet-50 from model.pretrained", f"{IMPL}: ImageNet ResNet-50"),
-    Row("last stride", "model.last_stride", 1, f"{IMPL}: 'the stride of the last convolutional block is changed from "
-        "2 to 1'"),
+    Row(
+        "last stride",
+        "model.last_stride",
+        1,
+        f"{IMPL}: 'the stride of the last convolutional block is changed from " "2 to 1'",
+    ),
     Row("non-local blocks", "model.non_local", (), "none", f"{CODE}: no_local='off'"),
-    Row("heads", "", "model.heads: parts only", "III-B: part-level features only (no global branch)",
-        "model_mine.py: pcb on (no BNNeck, no global classifier)"),
+    Row(
+        "heads",
+        "",
+        "model.heads: parts only",
+        "III-B: part-level features only (no global branch)",
+        "model_mine.py: pcb on (no BNNeck, no global classifier)",
+    ),
     Row("part strips p", "model.heads.parts.strips", 6, f"{IMPL}: 'the number of part-level stripes p is set to 6'"),
-    Row("part dimension d", "model.heads.parts.dim", 256, f"{IMPL}: 'The dimension of part-level feature d is set to "
-        "256'"),
-    Row("part pooling GeM exponent", "model.heads.parts.gem_p", 3.0, "III-B eq. 2 (p not given)",
-        "model_mine.py: p = 10 ('regDB: 10.0 SYSU: 3.0'); README: 3.0 for SYSU"),
+    Row(
+        "part dimension d",
+        "model.heads.parts.dim",
+        256,
+        f"{IMPL}: 'The dimension of part-level feature d is set to " "256'",
+    ),
+    Row(
+        "part pooling GeM exponent",
+        "model.heads.parts.gem_p",
+        3.0,
+        "III-B eq. 2 (p not given)",
+        "model_mine.py: p = 10 ('regDB: 10.0 SYSU: 3.0'); README: 3.0 for SYSU",
+    ),
     Row("part classifier bias", "model.heads.parts.bias", True, "silent", "model_mine.py fc_list: nn.Linear (bias)"),
     Row("test feature", "model.test_feature", "parts", "III-B: 'all the p part-level features are concatenated'"),
-    Row("test distance", "eval.distance", "cosine", "IV-A2: 'all the person features are first L2 normalized'",
-        "test_mine_pcb.py: -(q . g) of L2-normalised features", note="the ranking of Euclidean distance on "
-        "L2-normalised features"),
+    Row(
+        "test distance",
+        "eval.distance",
+        "cosine",
+        "IV-A2: 'all the person features are first L2 normalized'",
+        "test_mine_pcb.py: -(q . g) of L2-normalised features",
+        note="the ranking of Euclidean distance on " "L2-normalised features",
+    ),
     Row("optimiser", "optimizer.name", "sgd", f"{IMPL}: 'stochastic gradient descent (SGD)'"),
     Row("momentum", "optimizer.momentum", 0.9, f"{IMPL}: 'momentum parameter is set to 0.9'"),
     Row("learning rate", "optimizer.lr", 0.1, f"{IMPL}: 'initial learning rate as 0.1 for both datasets'"),
@@ -65,24 +93,45 @@ ROWS = (
     Row("pad and random crop", "data.augment.pad", 10, f"{IMPL}: 'padded with 10 ... cropped to 288x144'"),
     Row("horizontal flip", "data.augment.flip", True, f"{IMPL}: 'randomly left-right flipped'"),
     Row("random erasing", "data.augment.erasing_prob", 0.0, "not mentioned", f"{CODE}: none"),
-    Row("label smoothing xi", "loss.terms.part_identity.label_smoothing", 0.1, "eq. 8: 'xi is set to 0.1'",
-        "README: label_smooth off for SYSU"),
+    Row(
+        "label smoothing xi",
+        "loss.terms.part_identity.label_smoothing",
+        0.1,
+        "eq. 8: 'xi is set to 0.1'",
+        "README: label_smooth off for SYSU",
+    ),
     Row("part identity losses", "loss.terms.part_identity.weight", 1.0, "eq. 9: sum over parts of L_id^i"),
     Row("global hetero-centre triplet", "loss.terms.hetero_center.weight", 1.0, "eq. 9: L_hc_tri^g"),
     Row("its feature", "loss.terms.hetero_center.feature", "parts", "eq. 9: the concatenated global feature"),
-    Row("lambda (per-part hetero-centre)", "loss.terms.part_hetero_center.weight", 1.0,
-        f"{IMPL}: 'lambda = 1.0 for the SYSU-MM01 dataset'; Table VI", "README: w_center=1.0 for SYSU"),
+    Row(
+        "lambda (per-part hetero-centre)",
+        "loss.terms.part_hetero_center.weight",
+        1.0,
+        f"{IMPL}: 'lambda = 1.0 for the SYSU-MM01 dataset'; Table VI",
+        "README: w_center=1.0 for SYSU",
+    ),
     Row("margin rho", "loss.terms.hetero_center.margin", 0.3, f"{IMPL}: 'rho = 0.3 for all triplet losses'"),
     Row("per-part margin", "loss.terms.part_hetero_center.margin", 0.3, f"{IMPL} (as above)"),
-    Row("centre reduction", "loss.terms.hetero_center.reduction", "mean", "eq. 5 sums the 2P centres",
-        "loss.py: MarginRankingLoss (mean)", note="the code's mean: the paper's lambda values were tuned with it"),
+    Row(
+        "centre reduction",
+        "loss.terms.hetero_center.reduction",
+        "mean",
+        "eq. 5 sums the 2P centres",
+        "loss.py: MarginRankingLoss (mean)",
+        note="the code's mean: the paper's lambda values were tuned with it",
+    ),
     Row("per-part reduction", "loss.terms.part_hetero_center.reduction", "mean", "eq. 5 (sum)", "loss.py (mean)"),
 )
 REGDB = (
     Row("RegDB: P", "data.p", 8, f"{IMPL}: 'P = 8, K = 4 for the RegDB dataset'", f"{CODE} defaults"),
     Row("RegDB: K", "data.k", 4, f"{IMPL}: P = 8, K = 4"),
-    Row("RegDB: lambda", "loss.terms.part_hetero_center.weight", 2.0, f"{IMPL}: 'lambda = 2.0 for the RegDB dataset'",
-        f"{CODE}: w_center=2"),
+    Row(
+        "RegDB: lambda",
+        "loss.terms.part_hetero_center.weight",
+        2.0,
+        f"{IMPL}: 'lambda = 2.0 for the RegDB dataset'",
+        f"{CODE}: w_center=2",
+    ),
     Row("RegDB: GeM exponent", "model.heads.parts.gem_p", 10.0, "silent", "model_mine.py: p = 10 ('regDB: 10.0')"),
 )
 
@@ -96,32 +145,73 @@ RESULTS = {  # all-search and indoor single-shot SYSU-MM01, RegDB both direction
 
 CODE_ROWS = (  # both datasets
     Row("part convs with a bias", "model.heads.parts.conv_bias", True, "–", "model_mine.py: Conv2d(2048, 256, 1)"),
-    Row("part GeM without a clamp", "model.heads.parts.gem_eps", 0.0, "–", "model_mine.py: (mean(x**p) + 1e-12)**(1/p)"),
-    Row("batches per epoch", "data.epoch_length", "floor_plus_one", "–", "utils.py IdentitySampler: "
-        "int(N / (P K)) + 1"),
+    Row(
+        "part GeM without a clamp", "model.heads.parts.gem_eps", 0.0, "–", "model_mine.py: (mean(x**p) + 1e-12)**(1/p)"
+    ),
+    Row(
+        "batches per epoch",
+        "data.epoch_length",
+        "floor_plus_one",
+        "–",
+        "utils.py IdentitySampler: " "int(N / (P K)) + 1",
+    ),
     Row("K images with replacement", "data.pk_replacement", True, "–", "utils.py: np.random.choice(pos, K)"),
     Row("resize filter", "data.augment.interpolation", "lanczos", "–", "data_loader.py: Image.ANTIALIAS"),
 )
 SYNTHETIC = (  # width 16 from random weights, 20 epochs
-    Row(":synthetic: part dimension d", "model.heads.parts.dim", 256, f"{IMPL}: 'd is set to 256'",
+    Row(
+        ":synthetic: part dimension d",
+        "model.heads.parts.dim",
+        256,
+        f"{IMPL}: 'd is set to 256'",
         note="the paper's d, not the CPU default of 16: under Adam 16-d part features leave the part classifiers "
-        "at chance (README: HcTri's part classifiers; benchmarks.term_gradients)"),
-    Row(":synthetic: split", "model.split", 1, "–", note="our choice for CPU: s1 learned faster from scratch "
-        "than s2 in our trials at 16-d parts (not part of the recorded benchmark)"),
-    Row(":synthetic: per-part term", "loss.terms.part_hetero_center.weight", 0.0, "–", note="our choice for CPU: "
-        "it collapsed 16-d part features from random weights in our trials (not part of the recorded benchmark)"),
+        "at chance (README: HcTri's part classifiers; benchmarks.term_gradients)",
+    ),
+    Row(
+        ":synthetic: split",
+        "model.split",
+        1,
+        "–",
+        note="our choice for CPU: s1 learned faster from scratch "
+        "than s2 in our trials at 16-d parts (not part of the recorded benchmark)",
+    ),
+    Row(
+        ":synthetic: per-part term",
+        "loss.terms.part_hetero_center.weight",
+        0.0,
+        "–",
+        note="our choice for CPU: "
+        "it collapsed 16-d part features from random weights in our trials (not part of the recorded benchmark)",
+    ),
 )
 REFERENCE = {
-    "sysu": CODE_ROWS + (Row("SYSU: label smoothing off", "loss.terms.part_identity.label_smoothing", 0.0, "eq. 8: 0.1",
-                        "README: 'label_smooth=off' for SYSU-MM01"),),
-    "regdb": CODE_ROWS + (Row("RegDB: label smoothing", "loss.terms.part_identity.label_smoothing", 0.1, "eq. 8",
-                         f"{CODE}: --label_smooth on"),),
+    "sysu": CODE_ROWS
+    + (
+        Row(
+            "SYSU: label smoothing off",
+            "loss.terms.part_identity.label_smoothing",
+            0.0,
+            "eq. 8: 0.1",
+            "README: 'label_smooth=off' for SYSU-MM01",
+        ),
+    ),
+    "regdb": CODE_ROWS
+    + (
+        Row(
+            "RegDB: label smoothing",
+            "loss.terms.part_identity.label_smoothing",
+            0.1,
+            "eq. 8",
+            f"{CODE}: --label_smooth on",
+        ),
+    ),
 }
 
 
 def get_config(arg: str | None = None):
-  loss = common.loss_config(part_identity=1.0, hetero_center=1.0, part_hetero_center=1.0,
-                            batch_hard=dict(weight=0.0, feature="parts"))
+  loss = common.loss_config(
+      part_identity=1.0, hetero_center=1.0, part_hetero_center=1.0, batch_hard=dict(weight=0.0, feature="parts")
+  )
   cfg = common.base_config("hctri", loss)
   cfg.model.heads = common.heads(parts={})
   return common.variants(common.apply(cfg, ROWS), arg, regdb=REGDB, reference=REFERENCE, synthetic=SYNTHETIC)

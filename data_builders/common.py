@@ -19,15 +19,17 @@ class LayoutError(UserError):
 
 def features() -> tfds.features.FeaturesDict:
   """Every example: encoded image (decoded to 3 channels in the pipeline) and its metadata."""
-  return tfds.features.FeaturesDict({
-      # Stored as the original file bytes (JPEG or BMP); no TensorFlow needed to write or read.
-      "image": tfds.features.Image(shape=(None, None, 3)),
-      "label": np.int32,
-      "identity": np.int32,
-      "camera": np.int32,
-      "modality": np.int32,
-      "path": tfds.features.Text(),
-  })
+  return tfds.features.FeaturesDict(
+      {
+          # Stored as the original file bytes (JPEG or BMP); no TensorFlow needed to write or read.
+          "image": tfds.features.Image(shape=(None, None, 3)),
+          "label": np.int32,
+          "identity": np.int32,
+          "camera": np.int32,
+          "modality": np.int32,
+          "path": tfds.features.Text(),
+      }
+  )
 
 
 def check_image(path: str) -> None:
@@ -46,7 +48,8 @@ def require_both_modalities(split: str, modalities_of: dict[int, set[int]], wher
       missing = "infrared" if VISIBLE in seen else "visible"
       raise LayoutError(
           f"{where}: {split} identity {identity} has no {missing} image; every training identity "
-          "needs images of both modalities for cross-modality batches.")
+          "needs images of both modalities for cross-modality batches."
+      )
 
 
 def check_layout(root: str, expected: list[str], dataset: str) -> None:
@@ -54,17 +57,21 @@ def check_layout(root: str, expected: list[str], dataset: str) -> None:
   names what is missing and points at the right folder when `root` is its parent."""
   if not os.path.isdir(root):
     what = "is a file, not a folder" if os.path.exists(root) else "does not exist"
-    raise LayoutError(f"{dataset}: manual_dir {root} {what}; expected the dataset's folder holding "
-                      f"{', '.join(expected[:3])} ...")
+    raise LayoutError(
+        f"{dataset}: manual_dir {root} {what}; expected the dataset's folder holding " f"{', '.join(expected[:3])} ..."
+    )
   missing = [e for e in expected if not os.path.exists(os.path.join(root, e))]
   if missing:
-    nested = [d for d in sorted(os.listdir(root))
-              if os.path.isdir(os.path.join(root, d))
-              and all(os.path.exists(os.path.join(root, d, e)) for e in expected)]
+    nested = [
+        d
+        for d in sorted(os.listdir(root))
+        if os.path.isdir(os.path.join(root, d)) and all(os.path.exists(os.path.join(root, d, e)) for e in expected)
+    ]
     hint = f" It looks like the parent folder: use {os.path.join(root, nested[0])}." if nested else ""
     raise LayoutError(
         f"{dataset}: manual_dir {root} is missing {', '.join(missing)} (expected the dataset's "
-        f"original layout with {', '.join(expected)}).{hint}")
+        f"original layout with {', '.join(expected)}).{hint}"
+    )
 
 
 def manual_dir(dl_manager, expected: list[str], dataset: str) -> str:
@@ -72,7 +79,8 @@ def manual_dir(dl_manager, expected: list[str], dataset: str) -> str:
   try:
     root = os.fspath(dl_manager.manual_dir)
   except AssertionError as e:  # TFDS asserts when no manual_dir is configured or it does not exist
-    raise LayoutError(f"{dataset}: no manual_dir given, or it does not exist; see the builder's download "
-                      "instructions.") from e
+    raise LayoutError(
+        f"{dataset}: no manual_dir given, or it does not exist; see the builder's download " "instructions."
+    ) from e
   check_layout(root, expected, dataset)
   return root

@@ -21,8 +21,10 @@ from vireid_jax.data import pipeline
 
 
 def flat(prefix, tree):
-  return {f"{prefix}/" + "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path): np.asarray(x)
-          for path, x in jax.tree_util.tree_leaves_with_path(tree)}
+  return {
+      f"{prefix}/" + "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path): np.asarray(x)
+      for path, x in jax.tree_util.tree_leaves_with_path(tree)
+  }
 
 
 def main(data_dir, out, fsdp):
@@ -33,9 +35,19 @@ def main(data_dir, out, fsdp):
   program, state = train.create(cfg, data.num_classes, data.steps_per_epoch)
   mesh = sharding.make_mesh()
   state = jax.device_put(state, sharding.param_shardings(state, mesh, fsdp))
-  local = next(iter(pipeline.train_dataset(data.sources["train"], data.train_cols, cfg.data, num_batches=1,
-                                           seed=cfg.seed, process_index=jax.process_index(),
-                                           process_count=jax.process_count())))
+  local = next(
+      iter(
+          pipeline.train_dataset(
+              data.sources["train"],
+              data.train_cols,
+              cfg.data,
+              num_batches=1,
+              seed=cfg.seed,
+              process_index=jax.process_index(),
+              process_count=jax.process_count(),
+          )
+      )
+  )
   batch = sharding.global_batch(local, sharding.batch_sharding(mesh))
   total, _, rest, grads = jax.jit(lambda s, b: train.gradients(program, s, b))(state, batch)
   total, rest, grads = multihost_utils.process_allgather((total, rest, grads), tiled=True)

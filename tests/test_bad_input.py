@@ -43,113 +43,251 @@ def config(name):
 # with the `files` fixture; every run is in an empty folder (`{cwd}`).
 CASES = {
     "paper config, nothing given": (
-        "main", ["--config={configs}/eat.py", "--config.data.data_dir={data_dir}"], 2,
+        "main",
+        ["--config={configs}/eat.py", "--config.data.data_dir={data_dir}"],
+        2,
         r"2 problems in the config:\n  data\.manual_dir: this config reproduces a paper on SYSU-MM01 .*"
-        r":synthetic variant.*\n  model\.pretrained: this config reproduces a paper and needs ImageNet"),
+        r":synthetic variant.*\n  model\.pretrained: this config reproduces a paper and needs ImageNet",
+    ),
     "manual_dir does not exist": (
-        "main", ["--config={configs}/agw.py", "--config.data.manual_dir={cwd}/nowhere/SYSU-MM01",
-                 "--config.model.pretrained={resnet50}"], 2,
-        r"data\.manual_dir: sysu_mm01: manual_dir .*/nowhere/SYSU-MM01 does not exist"),
+        "main",
+        [
+            "--config={configs}/agw.py",
+            "--config.data.manual_dir={cwd}/nowhere/SYSU-MM01",
+            "--config.model.pretrained={resnet50}",
+        ],
+        2,
+        r"data\.manual_dir: sysu_mm01: manual_dir .*/nowhere/SYSU-MM01 does not exist",
+    ),
     "manual_dir is the parent folder": (
-        "main", ["--config={configs}/agw.py", "--config.data.manual_dir={sysu_parent}",
-                 "--config.model.pretrained={resnet50}"], 2,
-        r"is missing cam1.*It looks like the parent folder: use .*/SYSU-MM01\."),
+        "main",
+        ["--config={configs}/agw.py", "--config.data.manual_dir={sysu_parent}", "--config.model.pretrained={resnet50}"],
+        2,
+        r"is missing cam1.*It looks like the parent folder: use .*/SYSU-MM01\.",
+    ),
     "regdb manual_dir lacks the trial's idx files": (
-        "main", ["--config={configs}/agw.py:regdb", "--config.data.trial=3", "--config.data.manual_dir={regdb_no_3}",
-                 "--config.model.pretrained={resnet50}"], 2,
-        r"data\.manual_dir: regdb: manual_dir .* is missing idx/train_visible_3\.txt"),
+        "main",
+        [
+            "--config={configs}/agw.py:regdb",
+            "--config.data.trial=3",
+            "--config.data.manual_dir={regdb_no_3}",
+            "--config.model.pretrained={resnet50}",
+        ],
+        2,
+        r"data\.manual_dir: regdb: manual_dir .* is missing idx/train_visible_3\.txt",
+    ),
     "weights file is an HTML page": (
-        "main", ["--config={configs}/hctri.py:synthetic", "--config.data.data_dir={data_dir}",
-                 "--config.model.pretrained={html_npz}"], 2,
-        r"weights\.npz: not a readable \.npz weights file .*a truncated download or a saved error page"),
+        "main",
+        [
+            "--config={configs}/hctri.py:synthetic",
+            "--config.data.data_dir={data_dir}",
+            "--config.model.pretrained={html_npz}",
+        ],
+        2,
+        r"weights\.npz: not a readable \.npz weights file .*a truncated download or a saved error page",
+    ),
     "weights file truncated": (
-        "main", ["--config={configs}/hctri.py:synthetic", "--config.data.data_dir={data_dir}",
-                 "--config.model.pretrained={truncated_npz}"], 2,
-        r"truncated\.npz: not a readable \.npz weights file \(BadZipFile"),
+        "main",
+        [
+            "--config={configs}/hctri.py:synthetic",
+            "--config.data.data_dir={data_dir}",
+            "--config.model.pretrained={truncated_npz}",
+        ],
+        2,
+        r"truncated\.npz: not a readable \.npz weights file \(BadZipFile",
+    ),
     "weights file missing": (
-        "main", ["--config={configs}/hctri.py:synthetic", "--config.data.data_dir={data_dir}",
-                 "--config.model.pretrained={cwd}/resnet50.npz"], 2,
-        r"resnet50\.npz: no such weights file"),
+        "main",
+        [
+            "--config={configs}/hctri.py:synthetic",
+            "--config.data.data_dir={data_dir}",
+            "--config.model.pretrained={cwd}/resnet50.npz",
+        ],
+        2,
+        r"resnet50\.npz: no such weights file",
+    ),
     "weights file of another width": (
-        "main", ["--config={configs}/hctri.py:synthetic", "--config.data.data_dir={data_dir}",
-                 "--config.model.pretrained={resnet50}"], 2,
+        "main",
+        [
+            "--config={configs}/hctri.py:synthetic",
+            "--config.data.data_dir={data_dir}",
+            "--config.model.pretrained={resnet50}",
+        ],
+        2,
         r"model\.pretrained: .*resnet50\.npz: not a torchvision ResNet-50 state dict \(\d+ problems\):\n"
-        r"  conv1\.weight has shape \(64, 3, 7, 7\), expected \(16, 3, 7, 7\)"),
+        r"  conv1\.weight has shape \(64, 3, 7, 7\), expected \(16, 3, 7, 7\)",
+    ),
     "unknown config variant": (
-        "main", ["--config={configs}/eat.py:sysuu"], 2,
-        r"config arg 'sysuu': unknown variant 'sysuu'; expected .*dataset: sysu or regdb"),
+        "main",
+        ["--config={configs}/eat.py:sysuu"],
+        2,
+        r"config arg 'sysuu': unknown variant 'sysuu'; expected .*dataset: sysu or regdb",
+    ),
     "config file missing": (
-        "main", ["--config={configs}/nope.py"], 2, r"--config: .*No such file or directory: '.*configs/nope\.py'"),
+        "main",
+        ["--config={configs}/nope.py"],
+        2,
+        r"--config: .*No such file or directory: '.*configs/nope\.py'",
+    ),
     "override of a field that does not exist": (
-        "main", ["--config={configs}/eat.py", "--config.loss.terms.angular_triplet.margn=1"], 2,
-        r"--config\.loss\.terms\.angular_triplet\.margn: the config has no field 'margn'"),
+        "main",
+        ["--config={configs}/eat.py", "--config.loss.terms.angular_triplet.margn=1"],
+        2,
+        r"--config\.loss\.terms\.angular_triplet\.margn: the config has no field 'margn'",
+    ),
     "override of the wrong type": (
-        "main", ["--config={configs}/eat.py", "--config.model.split=two"], 2,
-        r"flag --config\.model\.split=two: invalid literal for int\(\)"),
+        "main",
+        ["--config={configs}/eat.py", "--config.model.split=two"],
+        2,
+        r"flag --config\.model\.split=two: invalid literal for int\(\)",
+    ),
     "field values out of range": (
-        "main", ["--config={configs}/hctri.py:test", "--config.data.data_dir={data_dir}", "--config.model.split=9",
-                 "--config.eval.distance=manhattan", "--config.optimizer.name=rmsprop", "--config.data.p=0"], 2,
+        "main",
+        [
+            "--config={configs}/hctri.py:test",
+            "--config.data.data_dir={data_dir}",
+            "--config.model.split=9",
+            "--config.eval.distance=manhattan",
+            "--config.optimizer.name=rmsprop",
+            "--config.data.p=0",
+        ],
+        2,
         r"4 problems in the config:\n  data\.p: expected a positive integer, got 0\.\n  model\.split: expected 0\.\.5 .*"
         r"got 9\.\n  optimizer\.name: expected one of \('sgd', 'adam'\), got 'rmsprop'\.\n"
-        r"  eval\.distance: expected one of \('euclidean', 'sqeuclidean', 'cosine'\), got 'manhattan'\."),
+        r"  eval\.distance: expected one of \('euclidean', 'sqeuclidean', 'cosine'\), got 'manhattan'\.",
+    ),
     "image height does not split into parts": (
-        "main", ["--config={configs}/hctri.py:test", "--config.data.data_dir={data_dir}",
-                 "--config.data.augment.height=100"], 2,
+        "main",
+        ["--config={configs}/hctri.py:test", "--config.data.data_dir={data_dir}", "--config.data.augment.height=100"],
+        2,
         r"data\.augment\.height: 100 px gives a feature map of 7 rows, which does not split into "
-        r"model\.heads\.parts\.strips=6"),
+        r"model\.heads\.parts\.strips=6",
+    ),
     "best metric the run never reports": (
-        "main", ["--config={configs}/hctri.py:test", "--config.data.data_dir={data_dir}",
-                 "--config.train.best_metric=eval/all_single/map"], 2,
-        r"train\.best_metric: expected one of the metrics .*eval/all_single/mAP.*got 'eval/all_single/map'"),
+        "main",
+        [
+            "--config={configs}/hctri.py:test",
+            "--config.data.data_dir={data_dir}",
+            "--config.train.best_metric=eval/all_single/map",
+        ],
+        2,
+        r"train\.best_metric: expected one of the metrics .*eval/all_single/mAP.*got 'eval/all_single/map'",
+    ),
     "official sampling without its file": (
-        "main", ["--config={configs}/hctri.py:test", "--config.data.data_dir={data_dir}",
-                 "--config.eval.sampling=official"], 2,
-        r"eval\.rand_perm_cam: sampling='official' needs the dataset's exp/rand_perm_cam\.mat"),
+        "main",
+        ["--config={configs}/hctri.py:test", "--config.data.data_dir={data_dir}", "--config.eval.sampling=official"],
+        2,
+        r"eval\.rand_perm_cam: sampling='official' needs the dataset's exp/rand_perm_cam\.mat",
+    ),
     "official sampling with a damaged file": (
-        "main", ["--config={configs}/hctri.py:test", "--config.data.data_dir={data_dir}",
-                 "--config.eval.sampling=official", "--config.eval.rand_perm_cam={html_mat}"], 2,
-        r"eval\.rand_perm_cam: .*rand_perm_cam\.mat: expected SYSU-MM01's exp/rand_perm_cam\.mat"),
+        "main",
+        [
+            "--config={configs}/hctri.py:test",
+            "--config.data.data_dir={data_dir}",
+            "--config.eval.sampling=official",
+            "--config.eval.rand_perm_cam={html_mat}",
+        ],
+        2,
+        r"eval\.rand_perm_cam: .*rand_perm_cam\.mat: expected SYSU-MM01's exp/rand_perm_cam\.mat",
+    ),
     "more identities per batch than the dataset has": (
-        "main", ["--config={configs}/hctri.py:test", "--config.data.data_dir={data_dir}", "--config.data.p=500"], 2,
-        r"data\.p: 500 identities per batch, but the training split has only \d+ identities"),
+        "main",
+        ["--config={configs}/hctri.py:test", "--config.data.data_dir={data_dir}", "--config.data.p=500"],
+        2,
+        r"data\.p: 500 identities per batch, but the training split has only \d+ identities",
+    ),
     "eval without checkpoints": (
-        "main", ["--config={configs}/hctri.py:test", "--config.data.data_dir={data_dir}", "--mode=eval",
-                 "--workdir={cwd}/empty_run"], 2, r"No checkpoints directory .*empty_run/checkpoints: train first"),
+        "main",
+        [
+            "--config={configs}/hctri.py:test",
+            "--config.data.data_dir={data_dir}",
+            "--mode=eval",
+            "--workdir={cwd}/empty_run",
+        ],
+        2,
+        r"No checkpoints directory .*empty_run/checkpoints: train first",
+    ),
     "eval of a step that does not exist": (
-        "main", ["--config={configs}/hctri.py:test", "--config.data.data_dir={data_dir}", "--mode=eval",
-                 "--checkpoint={run}/checkpoints/99", "--workdir={cwd}/eval"], 2,
-        r"No step 99 in .*/checkpoints: train first"),
+        "main",
+        [
+            "--config={configs}/hctri.py:test",
+            "--config.data.data_dir={data_dir}",
+            "--mode=eval",
+            "--checkpoint={run}/checkpoints/99",
+            "--workdir={cwd}/eval",
+        ],
+        2,
+        r"No step 99 in .*/checkpoints: train first",
+    ),
     "eval with another method's config": (
-        "main", ["--config={configs}/agw.py:test", "--config.data.data_dir={data_dir}", "--mode=eval",
-                 "--checkpoint={run}/checkpoints/3", "--workdir={cwd}/eval"], 2,
-        r"checkpoints/3 was written by another model than this config builds \(\d+ arrays differ\)"),
+        "main",
+        [
+            "--config={configs}/agw.py:test",
+            "--config.data.data_dir={data_dir}",
+            "--mode=eval",
+            "--checkpoint={run}/checkpoints/3",
+            "--workdir={cwd}/eval",
+        ],
+        2,
+        r"checkpoints/3 was written by another model than this config builds \(\d+ arrays differ\)",
+    ),
     "export of a split that does not exist": (
-        "main", ["--config={configs}/hctri.py:test", "--config.data.data_dir={data_dir}", "--mode=export",
-                 "--split=validation", "--workdir={run}"], 2, r"--split: expected one of \['test', 'train'\], got 'validation'"),
+        "main",
+        [
+            "--config={configs}/hctri.py:test",
+            "--config.data.data_dir={data_dir}",
+            "--mode=export",
+            "--split=validation",
+            "--workdir={run}",
+        ],
+        2,
+        r"--split: expected one of \['test', 'train'\], got 'validation'",
+    ),
     "search: query missing": (
-        "search", ["--checkpoint={run}/checkpoints/3", "--query={cwd}/night.jpg", "--gallery={gallery}"], 2,
-        r"--query: .*night\.jpg is not a file"),
+        "search",
+        ["--checkpoint={run}/checkpoints/3", "--query={cwd}/night.jpg", "--gallery={gallery}"],
+        2,
+        r"--query: .*night\.jpg is not a file",
+    ),
     "search: query is not an image": (
-        "search", ["--checkpoint={run}/checkpoints/3", "--query={html_jpg}", "--gallery={gallery}"], 2,
-        r"page\.jpg: cannot decode image .*expected a JPEG, PNG or BMP file"),
+        "search",
+        ["--checkpoint={run}/checkpoints/3", "--query={html_jpg}", "--gallery={gallery}"],
+        2,
+        r"page\.jpg: cannot decode image .*expected a JPEG, PNG or BMP file",
+    ),
     "search: empty gallery": (
-        "search", ["--checkpoint={run}/checkpoints/3", "--query={query}", "--gallery={cwd}"], 2,
-        r"--gallery: no \.jpg/\.jpeg/\.png/\.bmp files under"),
+        "search",
+        ["--checkpoint={run}/checkpoints/3", "--query={query}", "--gallery={cwd}"],
+        2,
+        r"--gallery: no \.jpg/\.jpeg/\.png/\.bmp files under",
+    ),
     "search: checkpoint outside a run": (
-        "search", ["--checkpoint={cwd}/3", "--query={query}", "--gallery={gallery}"], 2,
-        r"config\.json not found: --checkpoint must be <workdir>/checkpoints/<step>"),
+        "search",
+        ["--checkpoint={cwd}/3", "--query={query}", "--gallery={gallery}"],
+        2,
+        r"config\.json not found: --checkpoint must be <workdir>/checkpoints/<step>",
+    ),
     "aggregate: not JSON": ("aggregate", ["{html_json}"], 2, r"page\.json: cannot read results JSON"),
     "aggregate: nothing given": ("aggregate", [], 2, r"Give the results\.json files to aggregate"),
     "aggregate: runs of different protocols": (
-        "aggregate", ["{run}/results.json", "{regdb_results}"], 2,
+        "aggregate",
+        ["{run}/results.json", "{regdb_results}"],
+        2,
         r"regdb/results\.json: modes \['thermal_to_visible', 'visible_to_thermal'\] differ from .*results\.json's "
-        r"\['all_single'\]"),
+        r"\['all_single'\]",
+    ),
     "regdb_trials: a SYSU config": (
-        "regdb_trials", ["--config={configs}/hctri.py:test", "--config.data.data_dir={data_dir}"], 2,
-        r"data\.dataset: regdb_trials needs a RegDB config"),
+        "regdb_trials",
+        ["--config={configs}/hctri.py:test", "--config.data.data_dir={data_dir}"],
+        2,
+        r"data\.dataset: regdb_trials needs a RegDB config",
+    ),
     "regdb_trials: trial out of range": (
-        "regdb_trials", ["--config={configs}/hctri.py:regdb", "--trials=1,11"], 2,
-        r"--trials: expected numbers in 1\.\.10, got \[1, 11\]"),
+        "regdb_trials",
+        ["--config={configs}/hctri.py:regdb", "--trials=1,11"],
+        2,
+        r"--trials: expected numbers in 1\.\.10, got \[1, 11\]",
+    ),
 }
 
 
@@ -193,17 +331,34 @@ def files(hctri_run, data_dir, tmp_path_factory):
   regdb_results = base / "regdb" / "results.json"
   regdb_results.parent.mkdir()
   regdb_results.write_text(json.dumps({"modes": {"visible_to_thermal": {}, "thermal_to_visible": {}}}))
-  return dict(configs=os.path.join(ROOT, "configs"), data_dir=str(data_dir), run=run, resnet50=str(base / "resnet50.npz"),
-              sysu_parent=str(sysu_parent), regdb_no_3=str(regdb), html_npz=str(base / "weights.npz"),
-              truncated_npz=str(base / "truncated.npz"), html_mat=str(base / "rand_perm_cam.mat"),
-              html_jpg=str(base / "page.jpg"), html_json=str(base / "page.json"), query=query, gallery=str(gallery),
-              regdb_results=str(regdb_results))
+  return dict(
+      configs=os.path.join(ROOT, "configs"),
+      data_dir=str(data_dir),
+      run=run,
+      resnet50=str(base / "resnet50.npz"),
+      sysu_parent=str(sysu_parent),
+      regdb_no_3=str(regdb),
+      html_npz=str(base / "weights.npz"),
+      truncated_npz=str(base / "truncated.npz"),
+      html_mat=str(base / "rand_perm_cam.mat"),
+      html_jpg=str(base / "page.jpg"),
+      html_json=str(base / "page.json"),
+      query=query,
+      gallery=str(gallery),
+      regdb_results=str(regdb_results),
+  )
 
 
 def run_cli(module, args, cwd):
   env = {**os.environ, "PYTHONPATH": ROOT}
-  return subprocess.run([sys.executable, "-m", f"vireid_jax.{module}", *args], cwd=cwd, env=env, capture_output=True,
-                        text=True, timeout=600)
+  return subprocess.run(
+      [sys.executable, "-m", f"vireid_jax.{module}", *args],
+      cwd=cwd,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=600,
+  )
 
 
 @pytest.fixture(scope="module")
@@ -243,15 +398,23 @@ def test_usage_line_defaults_the_work_directory(outcomes):
 
 def test_unexpected_errors_keep_their_traceback(tmp_path):
   """Only bad input is reported without a traceback: a bug must stay debuggable."""
-  script = ("from absl import app; from vireid_jax import errors\n"
-            "@errors.reports_user_errors\ndef main(argv): raise KeyError('a bug')\n"
-            "app.run(main, flags_parser=errors.parse_flags)")
-  proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
-                        env={**os.environ, "PYTHONPATH": ROOT})
+  script = (
+      "from absl import app; from vireid_jax import errors\n"
+      "@errors.reports_user_errors\ndef main(argv): raise KeyError('a bug')\n"
+      "app.run(main, flags_parser=errors.parse_flags)"
+  )
+  proc = subprocess.run(
+      [sys.executable, "-c", script],
+      capture_output=True,
+      text=True,
+      cwd=tmp_path,
+      env={**os.environ, "PYTHONPATH": ROOT},
+  )
   assert proc.returncode == 1 and "Traceback" in proc.stderr and "KeyError: 'a bug'" in proc.stderr
 
 
 # Raw dataset trees: the builders name the file and what was expected, and a failed build is never reused.
+
 
 def build(builder_class, config_name, manual_dir, data_dir):
   b = builder_class(config=config_name, data_dir=str(data_dir), file_format="array_record")
@@ -277,7 +440,9 @@ def test_sysu_id_file_not_numbers(tmp_path):
   root = tmp_path / "SYSU-MM01"
   shutil.copytree(SYSU_DUMMY, root)
   (root / "exp" / "test_id.txt").write_text("1,4,seven")
-  with pytest.raises(errors.UserError, match=r"exp/test_id\.txt: expected one line of comma-separated identity numbers"):
+  with pytest.raises(
+      errors.UserError, match=r"exp/test_id\.txt: expected one line of comma-separated identity numbers"
+  ):
     build(SysuMm01, "default", root, tmp_path / "tfds")
 
 
@@ -295,6 +460,7 @@ def test_regdb_idx_line_malformed_and_missing_file(tmp_path):
 
 
 # Checkpoints: a damaged newest one is skipped with a warning (documented recovery); nothing is lost.
+
 
 def truncate(path):
   with open(path, "r+b") as f:
@@ -319,7 +485,11 @@ def test_damaged_latest_checkpoint_resumes_from_the_newest_intact_one(hctri_run,
   assert "Continuing from step 2, the newest intact checkpoint" in warnings
   assert (workdir / "damaged_checkpoints" / "3" / "meta" / "metadata").exists()  # kept, out of the way
   assert sorted(int(d) for d in os.listdir(workdir / "checkpoints") if d.isdigit())[-1] == 4
-  steps = [json.loads(line)["step"] for line in pathlib.Path(workdir / "metrics.jsonl").read_text().splitlines() if "loss/total" in line]
+  steps = [
+      json.loads(line)["step"]
+      for line in pathlib.Path(workdir / "metrics.jsonl").read_text().splitlines()
+      if "loss/total" in line
+  ]
   assert steps[-2:] == [3, 4]  # steps 3 and 4 trained again after the restart from 2
 
 
@@ -359,11 +529,19 @@ def test_damage_is_told_from_bugs_by_the_error():
   produce them) is damage; errors that say nothing about the files are not."""
   orbax = Exception("Encountered error while reading array index: (slice(0, 3, 1),).")
   orbax.__cause__ = ValueError('OUT_OF_RANGE: Error reading "a/0" in OCDBT database at local file "/ck/3/state/"')
-  for damage in (orbax, json.JSONDecodeError("Expecting value", "{", 1), FileNotFoundError("/ck/3/meta/metadata"),
-                 ValueError("DATA_LOSS: Error reading manifest")):
+  for damage in (
+      orbax,
+      json.JSONDecodeError("Expecting value", "{", 1),
+      FileNotFoundError("/ck/3/meta/metadata"),
+      ValueError("DATA_LOSS: Error reading manifest"),
+  ):
     assert checkpointing.is_damage(damage), damage
-  for bug in (TypeError("unsupported operand"), KeyError("params"), ValueError("shapes (3,) and (4,) differ"),
-              Exception("Encountered error while reading array index")):
+  for bug in (
+      TypeError("unsupported operand"),
+      KeyError("params"),
+      ValueError("shapes (3,) and (4,) differ"),
+      Exception("Encountered error while reading array index"),
+  ):
     assert not checkpointing.is_damage(bug), bug
 
 
@@ -386,7 +564,10 @@ def test_resuming_with_another_config_names_the_arrays_and_keeps_the_run(hctri_r
   before = digest(workdir)
   other = cfg.copy_and_resolve_references()
   other.model.heads.parts.dim = 8
-  with pytest.raises(errors.UserError, match=r"written by another model than this config builds .*\n"
-                     r"  model/params/heads/parts/bn/0/bias/value: saved \(\(16,\), 'float32'\), config gives \(\(8,\), 'float32'\)"):
+  with pytest.raises(
+      errors.UserError,
+      match=r"written by another model than this config builds .*\n"
+      r"  model/params/heads/parts/bn/0/bias/value: saved \(\(16,\), 'float32'\), config gives \(\(8,\), 'float32'\)",
+  ):
     train.train_and_evaluate(other, str(workdir))
   assert digest(workdir) == before  # config.json, checkpoints, results untouched

@@ -33,9 +33,15 @@ def trained_like(model: nnx.Module, seed: int = 0) -> nnx.Module:
 
 
 def test_folding_batch_norms_keeps_the_function_and_removes_them():
-  cfg = common.model_config(width=8, blocks=(1, 2, 1, 1), non_local=((2, 1), (3, 0)), split=2,
-                            heads=common.heads(bnneck={}, classifier={}, parts=dict(strips=2, dim=16)),
-                            test_feature="parts", require_pretrained=False)
+  cfg = common.model_config(
+      width=8,
+      blocks=(1, 2, 1, 1),
+      non_local=((2, 1), (3, 0)),
+      split=2,
+      heads=common.heads(bnneck={}, classifier={}, parts=dict(strips=2, dim=16)),
+      test_feature="parts",
+      require_pretrained=False,
+  )
   model = inference.split(trained_like(build_model(cfg, 10)))
   folded = export.fold_batch_norms(model)
   count = lambda m, kind: sum(isinstance(x, kind) for _, x in nnx.iter_modules(nnx.merge(m.graph, m.params, m.rest)))
@@ -70,22 +76,40 @@ def test_exported_embedding_runs_without_the_library_and_gives_its_features(hctr
   cfg, workdir = hctri_run
   checkpoint = os.path.join(workdir, "checkpoints", "3")
   out = tmp_path / "served"
-  done = subprocess.run([sys.executable, "-m", "vireid_jax.export", f"--checkpoint={checkpoint}", f"--out={out}"],
-                        cwd=ROOT, capture_output=True, text=True, timeout=600)
+  done = subprocess.run(
+      [sys.executable, "-m", "vireid_jax.export", f"--checkpoint={checkpoint}", f"--out={out}"],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=600,
+  )
   assert done.returncode == 0, done.stderr[-3000:]
   info = json.loads((out / "export.json").read_text())
   assert (info["height"], info["width"], info["step"], info["feature_dim"]) == (96, 48, 3, 6 * 16)
-  assert info["modalities"] == {"visible": {"number": 0, "file": "visible.jax"},
-                                "infrared": {"number": 1, "file": "infrared.jax"}}
+  assert info["modalities"] == {
+      "visible": {"number": 0, "file": "visible.jax"},
+      "infrared": {"number": 1, "file": "infrared.jax"},
+  }
   assert info["checkpoint"] == checkpoint and info["config"]["model"]["test_feature"] == "parts"
 
   source = datasets.sources(cfg.data)["test"]
   cols = datasets.columns(source)
-  images = np.stack([pipeline.load_images(source, np.flatnonzero(cols["modality"] == m)[:5], cfg.data)
-                     for m in (0, 1)])
+  images = np.stack([pipeline.load_images(source, np.flatnonzero(cols["modality"] == m)[:5], cfg.data) for m in (0, 1)])
   np.save(tmp_path / "images.npy", images)
-  served = subprocess.run([sys.executable, "-c", RUN_WITHOUT_THE_LIBRARY, str(out), str(tmp_path / "images.npy"),
-                           str(tmp_path / "served.npz")], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+  served = subprocess.run(
+      [
+          sys.executable,
+          "-c",
+          RUN_WITHOUT_THE_LIBRARY,
+          str(out),
+          str(tmp_path / "images.npy"),
+          str(tmp_path / "served.npz"),
+      ],
+      cwd=tmp_path,
+      capture_output=True,
+      text=True,
+      timeout=300,
+  )
   assert served.returncode == 0, served.stderr[-3000:]
   got = np.load(tmp_path / "served.npz")
   model, _ = inference.restore(cfg, workdir)

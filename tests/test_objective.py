@@ -1,7 +1,6 @@
 """Loss terms as declared units: every library term through the trainer, its declared needs
 checked by name, and the registries (a user's method: tests/test_readme.py)."""
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,7 +13,9 @@ from vireid_jax.models import heads, merge_modalities
 
 # The library's own terms and heads, as the registries hold them (whatever else a test registers).
 BUILT_IN = sorted(name for name, term in objective.TERMS.items() if term.fn.__module__.startswith("vireid_jax."))
-EVERY_HEAD = {name: dict(head.SHRINK) for name, head in heads.HEADS.items() if head.__module__.startswith("vireid_jax.")}
+EVERY_HEAD = {
+    name: dict(head.SHRINK) for name, head in heads.HEADS.items() if head.__module__.startswith("vireid_jax.")
+}
 CLASSES = 6
 
 
@@ -39,9 +40,11 @@ def random_batch(cfg, seed=0):
   else:  # tuples ordered (tuple, role): anchor and positive of identity t, a negative of another
     labels = np.stack([np.arange(cfg.data.tuples)] * 2 + [np.arange(cfg.data.tuples) + 1], 1).reshape(-1) % CLASSES
   n = len(labels)
-  return {"image": jnp.asarray(rng.integers(0, 256, (2, n, 96, 32, 3), dtype=np.uint8)),
-          "label": jnp.asarray(np.stack([labels, labels]), jnp.int32),
-          "modality": jnp.asarray(np.stack([np.zeros(n), np.ones(n)]), jnp.int32)}
+  return {
+      "image": jnp.asarray(rng.integers(0, 256, (2, n, 96, 32, 3), dtype=np.uint8)),
+      "label": jnp.asarray(np.stack([labels, labels]), jnp.int32),
+      "modality": jnp.asarray(np.stack([np.zeros(n), np.ones(n)]), jnp.int32),
+  }
 
 
 def groups():
@@ -61,8 +64,14 @@ def test_every_term_gives_a_finite_scalar_and_gradient_through_the_trainer(sampl
 
   def term_values(params):
     out = nnx.merge(program.train_graph, params, state.rest, copy=True)(batch["image"])
-    _, values = objective.total_loss(cfg.loss, out, merge_modalities(batch["label"]),
-                                     merge_modalities(batch["modality"]), merge_modalities(batch["image"]), frozen)
+    _, values = objective.total_loss(
+        cfg.loss,
+        out,
+        merge_modalities(batch["label"]),
+        merge_modalities(batch["modality"]),
+        merge_modalities(batch["image"]),
+        frozen,
+    )
     return values
 
   # One forward and one backward program, the backward run once per term (a jacrev would compile
@@ -87,15 +96,21 @@ def without_need(name):
   """(config lacking one of the term's declared needs, the field the check must name) pairs."""
   term = objective.TERMS[name]
   cases = []
-  from_heads = [o for o in term.outputs if any(o in h.OUTPUTS for h in heads.HEADS.values())]  # backbone's: always there
+  from_heads = [
+      o for o in term.outputs if any(o in h.OUTPUTS for h in heads.HEADS.values())
+  ]  # backbone's: always there
   if from_heads:
     kept = {h: s for h, s in EVERY_HEAD.items() if not set(from_heads) & set(heads.HEADS[h].OUTPUTS)}
     cfg = tiny_config([name], term.sampler or "pk")
     cfg.model.heads = common.heads(**kept)
     cases.append((cfg, f"loss.terms.{name} reads the model output {from_heads[0]!r}: add model.heads."))
   if term.sampler:
-    cases.append((tiny_config([name], "tuple" if term.sampler == "pk" else "pk"),
-                  f"loss.terms.{name} needs data.sampler='{term.sampler}'"))
+    cases.append(
+        (
+            tiny_config([name], "tuple" if term.sampler == "pk" else "pk"),
+            f"loss.terms.{name} needs data.sampler='{term.sampler}'",
+        )
+    )
   if "feature" in term.settings:
     cfg = tiny_config([name], term.sampler or "pk")
     cfg.loss.terms[name].feature = "modality"
@@ -136,8 +151,9 @@ def test_an_output_that_nothing_provides_is_named(registries):
   objective.TERMS.register("reads_gaze", objective.Term(gaze, outputs=("gaze",)))
   cfg = tiny_config(["identity"])
   cfg.loss.terms.reads_gaze = objective.settings("reads_gaze")
-  assert objective.check(cfg) == ["loss.terms.reads_gaze reads the model output 'gaze': no backbone stage or "
-                                  "registered head provides it."]
+  assert objective.check(cfg) == [
+      "loss.terms.reads_gaze reads the model output 'gaze': no backbone stage or " "registered head provides it."
+  ]
 
 
 def test_a_definition_registered_again_replaces_itself_and_another_is_refused(registries):
@@ -146,7 +162,9 @@ def test_a_definition_registered_again_replaces_itself_and_another_is_refused(re
   objective.TERMS.register("reads_gaze", objective.Term(gaze, outputs=("gaze",)))
   objective.TERMS.register("reads_gaze", objective.Term(gaze, outputs=("gaze",), settings=dict(margin=1.0)))
   assert objective.TERMS["reads_gaze"].settings == {"margin": 1.0}
-  with pytest.raises(ValueError, match=r"loss term named 'reads_gaze' is already registered \(by gaze in .*test_objective"):
+  with pytest.raises(
+      ValueError, match=r"loss term named 'reads_gaze' is already registered \(by gaze in .*test_objective"
+  ):
     objective.TERMS.register("reads_gaze", objective.Term(lambda b, s: 0.0))
   with pytest.raises(ValueError, match="head named 'bnneck' is already registered"):
     heads.register("bnneck")(type("BNNeck", (heads.Head,), {}))

@@ -59,12 +59,18 @@ def test_readme_new_method_example_in_a_folder_of_its_own(data_dir, tmp_path):
   # The default data folder ~/tensorflow_datasets is the session's (built once); the tests' compilation cache.
   (tmp_path / "home").mkdir()
   (tmp_path / "home" / "tensorflow_datasets").symlink_to(data_dir)
-  env = dict(os.environ, HOME=str(tmp_path / "home"), JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir,
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+  env = dict(
+      os.environ,
+      HOME=str(tmp_path / "home"),
+      JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir,
+      JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+      JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+  )
   for command in commands:
     assert command.startswith("python -m "), command
-    done = subprocess.run([sys.executable, *command.split()[1:]], cwd=folder, env=env, capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, *command.split()[1:]], cwd=folder, env=env, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
     if "vireid_jax.main" in command:
       assert "all_single" in done.stdout, done.stdout
@@ -73,5 +79,13 @@ def test_readme_new_method_example_in_a_folder_of_its_own(data_dir, tmp_path):
   assert (folder / "search_night.png").stat().st_size > 10_000
   served = json.loads((folder / "mine_export" / "export.json").read_text())
   assert served["step"] == 3 and served["test_feature"] == "bn"
-  assert sorted(p.name for p in folder.iterdir() if not p.name.startswith((".", "__"))) == ["day_photos", "mine.py", "mine_config.py", "mine_export",
-                                                      "night.jpg", "runs", "search_night.png", "test_mine.py"]
+  assert sorted(p.name for p in folder.iterdir() if not p.name.startswith((".", "__"))) == [
+      "day_photos",
+      "mine.py",
+      "mine_config.py",
+      "mine_export",
+      "night.jpg",
+      "runs",
+      "search_night.png",
+      "test_mine.py",
+  ]

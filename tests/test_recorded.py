@@ -13,7 +13,9 @@ import configs
 from tests import test_learning
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RECORD = json.loads(pathlib.Path(os.path.join(ROOT, "benchmarks", "results", "synthetic_learning.json")).read_text())["methods"]
+RECORD = json.loads(pathlib.Path(os.path.join(ROOT, "benchmarks", "results", "synthetic_learning.json")).read_text())[
+    "methods"
+]
 README = pathlib.Path(os.path.join(ROOT, "README.md")).read_text()
 
 
@@ -38,16 +40,24 @@ def test_the_readme_hctri_figures_are_the_term_gradient_record():
   text = " ".join(README.split("#### HcTri's part classifiers", 1)[1].split("\n## ", 1)[0].split())
   for name, dim in (("hctri_synthetic_16d", 16), ("hctri_synthetic_256d", 256)):
     rows = record[name]["rows"]
-    cells = [" / ".join(fmt.format(r[key]) for r in rows) for key, fmt in (
-        ("part_identity/value", "{:.2f}"), ("part_identity/backbone", "{:.2f}"), ("hetero_center/backbone", "{:.1f}"))]
+    cells = [
+        " / ".join(fmt.format(r[key]) for r in rows)
+        for key, fmt in (
+            ("part_identity/value", "{:.2f}"),
+            ("part_identity/backbone", "{:.2f}"),
+            ("hetero_center/backbone", "{:.1f}"),
+        )
+    ]
     assert f"| {dim}-d parts, step 0 / 100 / 200 | " + " | ".join(cells) + " |" in text, name
   full = {r["step"]: r for r in record["hctri_full_size_96x48"]["rows"]}
-  quoted = (f"are {full[0]['hetero_center/backbone']:.0f} and {full[0]['part_hetero_center/backbone']:.0f} against the part "
-            f"identity's {full[0]['part_identity/backbone']:.0f}; the part-identity loss dips to "
-            f"{full[100]['part_identity/value']:.1f} at step 100 and is back at chance by steps 200 and 300 "
-            f"({full[200]['part_identity/value']:.1f}, {full[300]['part_identity/value']:.1f}) while the two hetero-centre "
-            f"terms fall from {full[0]['hetero_center/value']:.1f} and {full[0]['part_hetero_center/value']:.1f} to "
-            f"{full[300]['hetero_center/value']:.2f} and {full[300]['part_hetero_center/value']:.1f}")
+  quoted = (
+      f"are {full[0]['hetero_center/backbone']:.0f} and {full[0]['part_hetero_center/backbone']:.0f} against the part "
+      f"identity's {full[0]['part_identity/backbone']:.0f}; the part-identity loss dips to "
+      f"{full[100]['part_identity/value']:.1f} at step 100 and is back at chance by steps 200 and 300 "
+      f"({full[200]['part_identity/value']:.1f}, {full[300]['part_identity/value']:.1f}) while the two hetero-centre "
+      f"terms fall from {full[0]['hetero_center/value']:.1f} and {full[0]['part_hetero_center/value']:.1f} to "
+      f"{full[300]['hetero_center/value']:.2f} and {full[300]['part_hetero_center/value']:.1f}"
+  )
   assert quoted in text, quoted
 
 
@@ -63,17 +73,26 @@ def test_every_method_is_recorded_over_seeds_and_the_demo_over_thread_counts():
 @pytest.mark.parametrize("method", configs.methods())
 def test_the_readme_learning_table_quotes_the_record(method):
   r = RECORD[method]
-  assert learning_rows()[method] == [f"{r['trained_min']:.1f}-{r['trained_max']:.1f}", str(len(r["runs"])),
-                                     f"{r['untrained_max']:.1f}", f"{r['random_max']:.1f}", minutes(r)]
+  assert learning_rows()[method] == [
+      f"{r['trained_min']:.1f}-{r['trained_max']:.1f}",
+      str(len(r["runs"])),
+      f"{r['untrained_max']:.1f}",
+      f"{r['random_max']:.1f}",
+      minutes(r),
+  ]
 
 
 def test_the_readme_demo_result_is_the_record():
   r = RECORD[test_learning.DEMO]
-  assert "`make demo`" in README and f"configs/{test_learning.DEMO}.py:synthetic" in pathlib.Path(
-      os.path.join(ROOT, "Makefile")).read_text()
+  assert (
+      "`make demo`" in README
+      and f"configs/{test_learning.DEMO}.py:synthetic" in pathlib.Path(os.path.join(ROOT, "Makefile")).read_text()
+  )
   quoted = f"all-search mAP {r['trained_min']:.1f}-{r['trained_max']:.1f}"
   assert quoted in README, quoted
-  assert re.search(rf"{minutes(r).split()[0]} minutes of training and evaluation on 2 threads", README.replace("\n", " "))
+  assert re.search(
+      rf"{minutes(r).split()[0]} minutes of training and evaluation on 2 threads", README.replace("\n", " ")
+  )
 
 
 @pytest.mark.parametrize("method", configs.methods())

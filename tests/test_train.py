@@ -83,10 +83,24 @@ def test_a_run_stopped_by_an_error_frees_the_workers_shared_memory(data_dir, tmp
   loss at step 2, with batches still in flight) closes its iterators, so Python's resource
   tracker finds nothing leaked at exit."""
   done = subprocess.run(
-      [sys.executable, "-m", "vireid_jax.main", "--config=configs/agw.py:test", f"--workdir={tmp_path}",
-       f"--config.data.data_dir={data_dir}", "--config.data.workers=2", "--config.train.steps=20",
-       "--config.optimizer.lr=1e30", "--config.optimizer.warmup=0"],
-      cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": ROOT})
+      [
+          sys.executable,
+          "-m",
+          "vireid_jax.main",
+          "--config=configs/agw.py:test",
+          f"--workdir={tmp_path}",
+          f"--config.data.data_dir={data_dir}",
+          "--config.data.workers=2",
+          "--config.train.steps=20",
+          "--config.optimizer.lr=1e30",
+          "--config.optimizer.warmup=0",
+      ],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=600,
+      env={**os.environ, "PYTHONPATH": ROOT},
+  )
   assert done.returncode == 1 and "FloatingPointError: Non-finite loss at step" in done.stderr, done.stderr[-2000:]
   assert "leaked shared_memory" not in done.stderr, done.stderr[-2000:]
 
@@ -112,10 +126,14 @@ def run_processes(args, devices, processes, timeout=600):
   for index in range(processes):
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "PYTHONPATH": ROOT}
     if processes > 1:
-      env.update(JAX_COORDINATOR_ADDRESS=f"localhost:{port}", JAX_NUM_PROCESSES=str(processes),
-                 JAX_PROCESS_ID=str(index))
-    jobs.append(subprocess.Popen([sys.executable, *args], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.PIPE, text=True))
+      env.update(
+          JAX_COORDINATOR_ADDRESS=f"localhost:{port}", JAX_NUM_PROCESSES=str(processes), JAX_PROCESS_ID=str(index)
+      )
+    jobs.append(
+        subprocess.Popen(
+            [sys.executable, *args], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+    )
   for job in jobs:
     _, err = job.communicate(timeout=timeout)
     assert job.returncode == 0, err[-3000:]
@@ -128,6 +146,7 @@ def test_sharded_gradients_and_batch_statistics_match_one_device(data_dir, tmp_p
   of the leaf's largest entry: float32 sums in another order differ by ~1e-7, while a gradient or
   a BatchNorm mean taken over one device's share of the batch differs at the scale of the
   values themselves. The training loop on 2 processes logs the same first loss."""
+
   def run(name, devices, processes=1, *flags):
     out = str(tmp_path / f"{name}.npz")
     run_processes(["-m", "tests.sharded_gradients", str(data_dir), out, *flags], devices, processes)
@@ -137,8 +156,11 @@ def test_sharded_gradients_and_batch_statistics_match_one_device(data_dir, tmp_p
   grads = [k for k in one.files if k.startswith("grad/")]
   stats = [k for k in one.files if k.startswith("rest/") and ("/mean/" in k or "/var/" in k)]
   assert len(grads) > 50 and len(stats) > 20 and all(np.abs(one[k]).max() > 0 for k in grads)
-  for name, devices, processes, flags in (("data_parallel", 8, 1, ()), ("fsdp", 8, 1, ("--fsdp",)),
-                                          ("two_processes", 1, 2, ())):
+  for name, devices, processes, flags in (
+      ("data_parallel", 8, 1, ()),
+      ("fsdp", 8, 1, ("--fsdp",)),
+      ("two_processes", 1, 2, ()),
+  ):
     other = run(name, devices, processes, *flags)
     assert sorted(other.files) == sorted(one.files)
     np.testing.assert_allclose(other["loss"], one["loss"], rtol=1e-6)
@@ -146,10 +168,12 @@ def test_sharded_gradients_and_batch_statistics_match_one_device(data_dir, tmp_p
       np.testing.assert_allclose(other[k], one[k], rtol=0, atol=1e-4 * np.abs(one[k]).max(), err_msg=f"{name}: {k}")
 
   # The whole loop on 2 processes (checkpoints, evaluation) starts from that same first step.
-  script = ("import sys; from absl import flags; flags.FLAGS.mark_as_parsed(); "
-            "from vireid_jax import sharding, train; from configs import hctri; "
-            "sharding.initialize_distributed(); cfg = hctri.get_config('test'); "
-            f"cfg.data.data_dir = {str(data_dir)!r}; cfg.data.p = 8; train.train_and_evaluate(cfg, sys.argv[1])")
+  script = (
+      "import sys; from absl import flags; flags.FLAGS.mark_as_parsed(); "
+      "from vireid_jax import sharding, train; from configs import hctri; "
+      "sharding.initialize_distributed(); cfg = hctri.get_config('test'); "
+      f"cfg.data.data_dir = {str(data_dir)!r}; cfg.data.p = 8; train.train_and_evaluate(cfg, sys.argv[1])"
+  )
   run_processes(["-c", script, str(tmp_path / "loop")], 1, 2)
   losses = losses_by_step(tmp_path / "loop")
   assert sorted(losses) == [1, 2, 3] and all(np.isfinite(list(losses.values())))

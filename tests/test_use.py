@@ -27,7 +27,10 @@ def run(hctri_run):
 
 def test_training_writes_config_results_and_figures(run):
   cfg, workdir = run
-  assert json.loads(pathlib.Path(os.path.join(workdir, "config.json")).read_text())["model"]["heads"]["parts"] == cfg.model.heads.parts.to_dict()
+  assert (
+      json.loads(pathlib.Path(os.path.join(workdir, "config.json")).read_text())["model"]["heads"]["parts"]
+      == cfg.model.heads.parts.to_dict()
+  )
   results = json.loads(pathlib.Path(os.path.join(workdir, "results.json")).read_text())
   names = sorted(os.path.basename(p) for p in results["figures"])
   assert names == ["curves_step3.png", "embedding_step3.png", "ranked_all_single_step3.png"]
@@ -59,8 +62,9 @@ def test_the_inference_path_compiles_once_per_process(run, tmp_path, caplog):
   lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("features of the test split, infrared")]
   infrared = int((datasets.columns(datasets.sources(cfg.data)["test"])["modality"] == 1).sum())
   batches = math.ceil(infrared / cfg.eval.batch_size)  # here each batch is over a tenth of the images
-  assert len(lines) == min(inference.PROGRESS_LINES, batches) and lines[-1].startswith(f"features of the test split, infrared: "
-                                                                          f"{infrared}/{infrared} ")
+  assert len(lines) == min(inference.PROGRESS_LINES, batches) and lines[-1].startswith(
+      f"features of the test split, infrared: " f"{infrared}/{infrared} "
+  )
   assert all(" img/s  ETA " in line for line in lines)
 
 
@@ -119,9 +123,22 @@ def test_search_command_prints_ranking_and_writes_picture(run, folder, tmp_path)
   _, workdir = run
   query, gallery_dir = folder
   out = tmp_path / "ranked.png"
-  proc = subprocess.run([sys.executable, "-m", "vireid_jax.search", f"--checkpoint={workdir}/checkpoints/3",
-                         f"--query={query}", f"--gallery={gallery_dir}", "--topk=3", f"--out={out}"],
-                        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ROOT}, check=True)
+  proc = subprocess.run(
+      [
+          sys.executable,
+          "-m",
+          "vireid_jax.search",
+          f"--checkpoint={workdir}/checkpoints/3",
+          f"--query={query}",
+          f"--gallery={gallery_dir}",
+          "--topk=3",
+          f"--out={out}",
+      ],
+      capture_output=True,
+      text=True,
+      env={**os.environ, "PYTHONPATH": ROOT},
+      check=True,
+  )
   lines = proc.stdout.splitlines()
   assert lines[0].split() == ["rank", "distance", "path"]
   assert [line.split()[0] for line in lines[1:4]] == ["1", "2", "3"] and out.stat().st_size > 5_000
@@ -156,9 +173,13 @@ def test_regdb_trials_train_one_model_each_and_aggregate(data_dir, tmp_path):
     assert results["modes"][direction]["std"]["mAP"] == pytest.approx(np.std(maps))
   assert json.loads(pathlib.Path(tmp_path / "aggregate.json").read_text())["modes"].keys() == results["modes"].keys()
   # The aggregate command over the same files.
-  proc = subprocess.run([sys.executable, "-m", "vireid_jax.aggregate", *(str(tmp_path / f"trial_{t}" / "results.json")
-                                                                       for t in (1, 2))],
-                        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ROOT}, check=True)
+  proc = subprocess.run(
+      [sys.executable, "-m", "vireid_jax.aggregate", *(str(tmp_path / f"trial_{t}" / "results.json") for t in (1, 2))],
+      capture_output=True,
+      text=True,
+      env={**os.environ, "PYTHONPATH": ROOT},
+      check=True,
+  )
   assert " runs " in proc.stdout and "visible_to_thermal" in proc.stdout and "thermal_to_visible" in proc.stdout
   with pytest.raises(ValueError, match="data.dataset: regdb_trials needs a RegDB config"):
     regdb_trials.run_trials(hctri.get_config("test"), str(tmp_path), [1])

@@ -11,7 +11,7 @@ from vireid_jax.evaluation import protocols
 
 def colour_pixels(path, hex_colour, tol=40):
   rgb = np.asarray(Image.open(path).convert("RGB")).astype(int)
-  target = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+  target = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)])
   return int((np.abs(rgb - target).max(axis=-1) < tol).sum())
 
 
@@ -28,8 +28,9 @@ def test_ranked_list_leaves_missing_ranks_empty(tmp_path):
   grey = np.full((1, 32, 16, 3), 128, np.uint8)
   gallery = np.full((1, 3, 32, 16, 3), 128, np.uint8)
   full = viz.ranked_lists(str(tmp_path / "a.png"), grey, gallery, np.ones((1, 3)), np.ones((1, 3), bool))
-  short = viz.ranked_lists(str(tmp_path / "b.png"), grey, gallery, np.array([[1.0, np.nan, np.nan]]),
-                           np.ones((1, 3), bool))
+  short = viz.ranked_lists(
+      str(tmp_path / "b.png"), grey, gallery, np.array([[1.0, np.nan, np.nan]]), np.ones((1, 3), bool)
+  )
   assert 0 < colour_pixels(short, viz.GREEN) < colour_pixels(full, viz.GREEN)
 
 

@@ -31,8 +31,10 @@ def read_runs(paths: Sequence[str]) -> list[dict[str, Any]]:
     if not isinstance(run, dict) or "modes" not in run:
       raise errors.UserError(f"{path}: not a results file (no 'modes'); expected a run's results.json.")
     if runs and run["modes"].keys() != runs[0]["modes"].keys():
-      raise errors.UserError(f"{path}: modes {sorted(run['modes'])} differ from {paths[0]}'s "
-                             f"{sorted(runs[0]['modes'])}; aggregate runs of one protocol.")
+      raise errors.UserError(
+          f"{path}: modes {sorted(run['modes'])} differ from {paths[0]}'s "
+          f"{sorted(runs[0]['modes'])}; aggregate runs of one protocol."
+      )
     runs.append(run)
   return runs
 

@@ -45,7 +45,8 @@ def is_damage(error: BaseException) -> bool:
   storage error, so the chain of causes is searched."""
   while error is not None:
     if isinstance(error, (OSError, json.JSONDecodeError, UnicodeDecodeError)) or (
-        isinstance(error, ValueError) and _STORAGE_ERROR.match(str(error))):
+        isinstance(error, ValueError) and _STORAGE_ERROR.match(str(error))
+    ):
       return True
     error = error.__cause__ or error.__context__
   return False
@@ -54,7 +55,8 @@ def is_damage(error: BaseException) -> bool:
 def quiet_orbax_logs() -> None:
   """Drops Orbax's INFO lines (dozens per save) from the absl log; its warnings and errors pass."""
   logging.get_absl_handler().addFilter(
-      lambda record: record.levelno > std_logging.INFO or "/orbax/" not in record.pathname)
+      lambda record: record.levelno > std_logging.INFO or "/orbax/" not in record.pathname
+  )
 
 
 ARRAY_ITEMS = ("model", "train")  # the array trees of a step, restored into given structures
@@ -68,8 +70,13 @@ class Checkpointer:
     preserve = [policies.LatestN(keep)]
     if keep_best:
       # A metric the run does not report (e.g. a suffixed name) ranks last rather than crashing a save.
-      preserve.append(policies.BestN(get_metric_fn=lambda m: m.get(best_metric, float("-inf")), n=keep_best,
-                                     keep_checkpoints_without_metrics=False))
+      preserve.append(
+          policies.BestN(
+              get_metric_fn=lambda m: m.get(best_metric, float("-inf")),
+              n=keep_best,
+              keep_checkpoints_without_metrics=False,
+          )
+      )
     options = ocp.CheckpointManagerOptions(preservation_policy=policies.AnyPreservationPolicy(preserve), create=True)
     self.directory = os.path.abspath(directory)
     self.manager = ocp.CheckpointManager(self.directory, item_names=(*ARRAY_ITEMS, "data", "meta"), options=options)
@@ -80,12 +87,25 @@ class Checkpointer:
   def step_dir(self, step: int) -> str:
     return os.path.join(self.directory, str(step))
 
-  def save(self, step: int, items: dict[str, Any], iterator: Any, meta: dict[str, Any],
-           metrics: dict[str, float] | None = None) -> None:
+  def save(
+      self,
+      step: int,
+      items: dict[str, Any],
+      iterator: Any,
+      meta: dict[str, Any],
+      metrics: dict[str, float] | None = None,
+  ) -> None:
     """Writes `items` ({"model": tree, "train": tree}), the iterator's position and `meta` as `step`."""
-    self.manager.save(step, args=ocp.args.Composite(
-        **{name: ocp.args.StandardSave(items[name]) for name in ARRAY_ITEMS},
-        data=grain.checkpoint.CheckpointSave(iterator), meta=ocp.args.JsonSave(meta)), metrics=metrics, force=True)
+    self.manager.save(
+        step,
+        args=ocp.args.Composite(
+            **{name: ocp.args.StandardSave(items[name]) for name in ARRAY_ITEMS},
+            data=grain.checkpoint.CheckpointSave(iterator),
+            meta=ocp.args.JsonSave(meta),
+        ),
+        metrics=metrics,
+        force=True,
+    )
 
   def meta(self, step: int) -> dict[str, Any]:
     """The JSON metadata of `step` (elapsed seconds, number of classes)."""
@@ -95,18 +115,27 @@ class Checkpointer:
     """Raises UserError, naming the differing arrays, if checkpoint `step` holds other arrays than
     the items of `abstract` (e.g. the work directory of a run with another config)."""
     handler = ocp.StandardCheckpointHandler()
-    saved = {f"{name}/{k}": v for name in abstract
-             for k, v in _shapes(handler.metadata(epath.Path(self.step_dir(step)) / name)).items()}
+    saved = {
+        f"{name}/{k}": v
+        for name in abstract
+        for k, v in _shapes(handler.metadata(epath.Path(self.step_dir(step)) / name)).items()
+    }
     wanted = {f"{name}/{k}": v for name, tree in abstract.items() for k, v in _shapes(tree).items()}
     if saved == wanted:
       return
     model_first = lambda k: (not k.startswith("model/"), k)  # the optimiser state mirrors the parameters
-    diffs = [f"{k}: saved {saved.get(k, 'absent')}, config gives {wanted.get(k, 'absent')}"
-             for k in sorted(set(saved) | set(wanted), key=model_first) if saved.get(k) != wanted.get(k)]
+    diffs = [
+        f"{k}: saved {saved.get(k, 'absent')}, config gives {wanted.get(k, 'absent')}"
+        for k in sorted(set(saved) | set(wanted), key=model_first)
+        if saved.get(k) != wanted.get(k)
+    ]
     raise errors.UserError(
         f"{self.step_dir(step)} was written by another model than this config builds ({len(diffs)} arrays "
-        "differ):\n  " + "\n  ".join(diffs[:8]) + ("\n  ..." if len(diffs) > 8 else "")
-        + "\nResume with the config of the run that wrote it (its config.json), or use a new work directory.")
+        "differ):\n  "
+        + "\n  ".join(diffs[:8])
+        + ("\n  ..." if len(diffs) > 8 else "")
+        + "\nResume with the config of the run that wrote it (its config.json), or use a new work directory."
+    )
 
   def restore(self, step: int, abstract: dict[str, Any], iterator: Any | None) -> dict[str, Any]:
     """The items named in `abstract` (e.g. {"model": tree}), restored into its structures and
@@ -117,9 +146,14 @@ class Checkpointer:
     restored = self.manager.restore(step, args=ocp.args.Composite(**items))
     return {name: restored[name] for name in abstract}
 
-  def restore_newest(self, abstract: Callable[[dict[str, Any]], dict[str, Any]], iterator: Any | None, *,
-                     steps: list[int] | None = None,
-                     set_aside_damaged: bool) -> tuple[int, dict[str, Any], dict[str, Any]] | None:
+  def restore_newest(
+      self,
+      abstract: Callable[[dict[str, Any]], dict[str, Any]],
+      iterator: Any | None,
+      *,
+      steps: list[int] | None = None,
+      set_aside_damaged: bool,
+  ) -> tuple[int, dict[str, Any], dict[str, Any]] | None:
     """(step, items, meta) of the newest intact checkpoint among `steps` (default: all), with the
     iterator restored in place; None when there is none. `abstract(meta)` gives the items to
     restore and their structures and shardings (`{"model": tree}` for inference).
@@ -151,12 +185,17 @@ class Checkpointer:
       raise errors.UserError(
           f"No intact checkpoint: {', '.join(self.step_dir(s) for s in damaged)} "
           f"{'is' if len(damaged) == 1 else 'are'} damaged (truncated or unreadable files). Nothing was changed: "
-          "restore them from a copy, or move them away to start over.")
+          "restore them from a copy, or move them away to start over."
+      )
     return None
 
   def _damaged(self, step: int, error: Exception) -> int:
-    logging.warning("Checkpoint %s is damaged and is skipped (%s: %s).", self.step_dir(step), type(error).__name__,
-                    " ".join(str(error).split())[:300])
+    logging.warning(
+        "Checkpoint %s is damaged and is skipped (%s: %s).",
+        self.step_dir(step),
+        type(error).__name__,
+        " ".join(str(error).split())[:300],
+    )
     return step
 
   def _set_aside(self, steps: list[int]) -> None:
@@ -190,8 +229,11 @@ def _ignore_abandoned_reads() -> None:
 
   def hook(unraisable):
     abandoned_read = getattr(unraisable.object, "__qualname__", None) == _ORBAX_READ
-    late_read = (unraisable.object is None and isinstance(unraisable.exc_value, RuntimeError)
-                 and str(unraisable.exc_value) == "Event loop is closed")
+    late_read = (
+        unraisable.object is None
+        and isinstance(unraisable.exc_value, RuntimeError)
+        and str(unraisable.exc_value) == "Event loop is closed"
+    )
     if not (abandoned_read or late_read):
       default(unraisable)
 
@@ -202,5 +244,10 @@ def _ignore_abandoned_reads() -> None:
 
 def _shapes(tree: Any) -> dict[str, tuple[tuple[int, ...], str]]:
   """{"a/b/c": (shape, dtype)} of an array tree (Orbax metadata or abstract arrays alike)."""
-  return {"/".join(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path):
-          (tuple(x.shape), str(x.dtype)) for path, x in jax.tree_util.tree_leaves_with_path(tree)}
+  return {
+      "/".join(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path): (
+          tuple(x.shape),
+          str(x.dtype),
+      )
+      for path, x in jax.tree_util.tree_leaves_with_path(tree)
+  }

@@ -76,5 +76,7 @@ def parse_flags(argv: list[str]) -> list[str]:
     first, _, hint = str(e.args[0] if e.args else e).partition("\n")  # "'margn'", "Did you mean ...?"
     field = first.strip("'\" ")
     named = [a.split("=")[0] for a in argv[1:] if re.match(rf"--config\.(.*\.)?{re.escape(field)}(\.|=|$)", a)]
-    _exit(f"{', '.join(named) or '--config.*'}: the config has no field {field!r}{f' ({hint})' if hint else ''}; "
-          "overrides can only set fields that the config file's get_config() defines.")
+    _exit(
+        f"{', '.join(named) or '--config.*'}: the config has no field {field!r}{f' ({hint})' if hint else ''}; "
+        "overrides can only set fields that the config file's get_config() defines."
+    )

@@ -42,21 +42,29 @@ def check(config: Any) -> list[str]:
   problems = []
   expected = protocols.DATASET_PROTOCOLS.get(config.data.dataset)
   if expected and cfg.protocol != expected:
-    problems.append(f"eval.protocol: {cfg.protocol!r} does not evaluate data.dataset={config.data.dataset!r}; "
-                    f"expected {expected!r} (the :regdb config variant sets both).")
+    problems.append(
+        f"eval.protocol: {cfg.protocol!r} does not evaluate data.dataset={config.data.dataset!r}; "
+        f"expected {expected!r} (the :regdb config variant sets both)."
+    )
   modes = list(cfg.modes)
   if not modes or any(m not in MODES[cfg.protocol] for m in modes):
-    problems.append(f"eval.modes: expected some of {MODES[cfg.protocol]} for the {cfg.protocol} protocol, got {modes!r}.")
+    problems.append(
+        f"eval.modes: expected some of {MODES[cfg.protocol]} for the {cfg.protocol} protocol, got {modes!r}."
+    )
   if cfg.protocol == "sysu":
     if not list(cfg.shots) or any(not (isinstance(s, int) and s >= 1) for s in cfg.shots):
-      problems.append(f"eval.shots: expected gallery images per identity and camera, e.g. [1] or [1, 10], "
-                      f"got {list(cfg.shots)!r}.")
+      problems.append(
+          f"eval.shots: expected gallery images per identity and camera, e.g. [1] or [1, 10], "
+          f"got {list(cfg.shots)!r}."
+      )
     if cfg.sampling not in protocols.SAMPLINGS:
       problems.append(f"eval.sampling: expected one of {protocols.SAMPLINGS}, got {cfg.sampling!r}.")
     elif cfg.sampling == "official":
       if not cfg.rand_perm_cam:
-        problems.append("eval.rand_perm_cam: sampling='official' needs the dataset's exp/rand_perm_cam.mat "
-                        "(--config.eval.rand_perm_cam=/path/to/SYSU-MM01/exp/rand_perm_cam.mat).")
+        problems.append(
+            "eval.rand_perm_cam: sampling='official' needs the dataset's exp/rand_perm_cam.mat "
+            "(--config.eval.rand_perm_cam=/path/to/SYSU-MM01/exp/rand_perm_cam.mat)."
+        )
       else:
         try:
           protocols.load_rand_perm_cam(os.path.expanduser(cfg.rand_perm_cam))
@@ -75,17 +83,23 @@ def check(config: Any) -> list[str]:
 
 
 def suffix(cfg: Any) -> str:
-  """"_l2", "_flip", "_rerank" for each optional step that is on, in that order."""
+  """ "_l2", "_flip", "_rerank" for each optional step that is on, in that order."""
   return "".join(f"_{name}" for name, on in (("l2", cfg.normalize), ("flip", cfg.flip), ("rerank", cfg.rerank)) if on)
 
 
 def metric_names(cfg: Any) -> list[str]:
   """The scalar names a run reports for the eval config `cfg`, e.g. `eval/all_single/mAP`."""
-  modes = ([f"{mode}_{_shot_name(shots)}" for mode in cfg.modes for shots in cfg.shots] if cfg.protocol == "sysu"
-           else list(cfg.modes))
+  modes = (
+      [f"{mode}_{_shot_name(shots)}" for mode in cfg.modes for shots in cfg.shots]
+      if cfg.protocol == "sysu"
+      else list(cfg.modes)
+  )
   s = suffix(cfg)
-  return [f"eval/{mode}/{metric}{s}" for mode in modes
-          for metric in ["mAP", "mINP"] + [f"rank{r}" for r in RANKS if r <= cfg.max_rank]]
+  return [
+      f"eval/{mode}/{metric}{s}"
+      for mode in modes
+      for metric in ["mAP", "mINP"] + [f"rank{r}" for r in RANKS if r <= cfg.max_rank]
+  ]
 
 
 def _shot_name(shots: int) -> str:
@@ -94,28 +108,48 @@ def _shot_name(shots: int) -> str:
 
 def _trial_metrics(features, test_split, q, g, cfg, protocol) -> dict[str, float]:
   dist = _distmat(features, q, g, cfg)
-  out = metrics.ranking_metrics(dist, test_split["identity"][q], test_split["identity"][g],
-                                test_split["camera"][q], test_split["camera"][g], protocol=protocol,
-                                max_rank=cfg.max_rank)
+  out = metrics.ranking_metrics(
+      dist,
+      test_split["identity"][q],
+      test_split["identity"][g],
+      test_split["camera"][q],
+      test_split["camera"][g],
+      protocol=protocol,
+      max_rank=cfg.max_rank,
+  )
   s = suffix(cfg)
   row = {f"rank{r}{s}": 100.0 * float(out["cmc"][r - 1]) for r in RANKS if r <= cfg.max_rank}
-  row.update({f"mAP{s}": 100.0 * out["mAP"], f"mINP{s}": 100.0 * out["mINP"],
-              "queries": len(q), "gallery": len(g), "skipped_queries": out["num_skipped_queries"]})
+  row.update(
+      {
+          f"mAP{s}": 100.0 * out["mAP"],
+          f"mINP{s}": 100.0 * out["mINP"],
+          "queries": len(q),
+          "gallery": len(g),
+          "skipped_queries": out["num_skipped_queries"],
+      }
+  )
   return row
 
 
 def _summarize(rows: list[dict[str, float]]) -> dict[str, Any]:
   keys = rows[0].keys()
-  return {"trials": rows,
-          "mean": {k: float(np.mean([r[k] for r in rows])) for k in keys},
-          "std": {k: float(np.std([r[k] for r in rows])) for k in keys}}
+  return {
+      "trials": rows,
+      "mean": {k: float(np.mean([r[k] for r in rows])) for k in keys},
+      "std": {k: float(np.std([r[k] for r in rows])) for k in keys},
+  }
 
 
 def evaluate_features(features: np.ndarray, test_split: Mapping[str, np.ndarray], cfg: Any) -> dict[str, Any]:
   """Every mode and trial of `cfg.protocol` on features [N, D] of the whole test split."""
   test_split = {k: np.asarray(v) for k, v in test_split.items()}
-  results: dict[str, Any] = {"protocol": cfg.protocol, "sampling": cfg.sampling, "distance": cfg.distance,
-                             "suffix": suffix(cfg), "modes": {}}
+  results: dict[str, Any] = {
+      "protocol": cfg.protocol,
+      "sampling": cfg.sampling,
+      "distance": cfg.distance,
+      "suffix": suffix(cfg),
+      "modes": {},
+  }
   for name, (protocol, trials) in _mode_trials(test_split, cfg).items():
     results["modes"][name] = _summarize([_trial_metrics(features, test_split, q, g, cfg, protocol) for q, g in trials])
   return results
@@ -124,10 +158,21 @@ def evaluate_features(features: np.ndarray, test_split: Mapping[str, np.ndarray]
 def _mode_trials(test_split: Mapping[str, np.ndarray], cfg: Any) -> dict[str, tuple[str, Iterable]]:
   """{result name: (metrics protocol, the (query, gallery) index arrays of each trial)} of `cfg`."""
   if cfg.protocol == "sysu":
-    return {f"{mode}_{_shot_name(shots)}":
-            ("sysu", protocols.sysu_trials(test_split, mode=mode, shots=shots, trials=cfg.trials, sampling=cfg.sampling,
-                                           rand_perm_cam=os.path.expanduser(cfg.rand_perm_cam) or None))
-            for mode in cfg.modes for shots in cfg.shots}
+    return {
+        f"{mode}_{_shot_name(shots)}": (
+            "sysu",
+            protocols.sysu_trials(
+                test_split,
+                mode=mode,
+                shots=shots,
+                trials=cfg.trials,
+                sampling=cfg.sampling,
+                rand_perm_cam=os.path.expanduser(cfg.rand_perm_cam) or None,
+            ),
+        )
+        for mode in cfg.modes
+        for shots in cfg.shots
+    }
   return {direction: ("regdb", [protocols.regdb_trial(test_split, direction=direction)]) for direction in cfg.modes}
 
 
@@ -138,8 +183,9 @@ def _distmat(features: np.ndarray, q: np.ndarray, g: np.ndarray, cfg: Any) -> np
   return metrics.k_reciprocal_rerank(query, gallery) if cfg.rerank else metrics.distances(query, gallery, cfg.distance)
 
 
-def ranked_examples(features: np.ndarray, test_split: Mapping[str, np.ndarray], cfg: Any, *, queries: int = 6,
-                    topk: int = 10) -> dict[str, dict[str, np.ndarray]]:
+def ranked_examples(
+    features: np.ndarray, test_split: Mapping[str, np.ndarray], cfg: Any, *, queries: int = 6, topk: int = 10
+) -> dict[str, dict[str, np.ndarray]]:
   """Rankings of a few queries per mode, for pictures: the first trial of each mode, `queries`
   spread evenly over its query list.
 
@@ -154,9 +200,12 @@ def ranked_examples(features: np.ndarray, test_split: Mapping[str, np.ndarray], 
     dist = _distmat(features, q, g, cfg)
     ranked = metrics.top_k(dist, test_split["camera"][q], test_split["camera"][g], protocol=protocol, k=topk)
     gallery = np.where(ranked >= 0, g[np.maximum(ranked, 0)], -1)
-    out[name] = {"query": q, "gallery": gallery,
-                 "distance": np.where(ranked >= 0, np.take_along_axis(dist, np.maximum(ranked, 0), 1), np.nan),
-                 "correct": (gallery >= 0) & (test_split["identity"][gallery] == test_split["identity"][q][:, None])}
+    out[name] = {
+        "query": q,
+        "gallery": gallery,
+        "distance": np.where(ranked >= 0, np.take_along_axis(dist, np.maximum(ranked, 0), 1), np.nan),
+        "correct": (gallery >= 0) & (test_split["identity"][gallery] == test_split["identity"][q][:, None]),
+    }
   return out
 
 
@@ -178,8 +227,12 @@ def format_table(results: Mapping[str, Any], count: str = "trials") -> str:
   s = results["suffix"]
   keys = [k for k in next(iter(results["modes"].values()))["mean"] if k.startswith(("rank", "mAP", "mINP"))]
   header = f"{'mode':22s} {count:>6s} " + " ".join(f"{k:>{max(len(k), 13)}s}" for k in keys)
-  lines = [f"{results['protocol']} protocol, {results['sampling']} sampling, {results['distance']} distance"
-           + (f", options {s}" if s else ""), header, "-" * len(header)]
+  lines = [
+      f"{results['protocol']} protocol, {results['sampling']} sampling, {results['distance']} distance"
+      + (f", options {s}" if s else ""),
+      header,
+      "-" * len(header),
+  ]
   for mode, r in results["modes"].items():
     cells = " ".join(f"{r['mean'][k]:.2f} ± {r['std'][k]:.2f}".rjust(max(len(k), 13)) for k in keys)
     lines.append(f"{mode:22s} {len(r['trials']):6d} {cells}")

@@ -31,10 +31,11 @@ from vireid_jax import checkpointing, errors, inference
 from vireid_jax.models import attention, batch_norm, conv, resnet
 
 MODALITIES = {"visible": 0, "infrared": 1}
-_FOLDS = {resnet.Stem: (("conv1", "bn1"),),  # (convolution, the BatchNorm right after it) of each block kind
-          resnet.Bottleneck: (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"),
-                              ("downsample_conv", "downsample_bn")),
-          attention.NonLocal: (("w", "w_bn"),)}
+_FOLDS = {
+    resnet.Stem: (("conv1", "bn1"),),  # (convolution, the BatchNorm right after it) of each block kind
+    resnet.Bottleneck: (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"), ("downsample_conv", "downsample_bn")),
+    attention.NonLocal: (("w", "w_bn"),),
+}
 
 
 class Identity(nnx.Module):
@@ -89,12 +90,19 @@ def export(config: Any, checkpoint: str, out: str) -> dict[str, Any]:
     dims.add(exported.out_avals[0].shape[-1])
     with open(os.path.join(tmp, f"{name}.jax"), "wb") as f:
       f.write(exported.serialize())
-  info = {"input": "uint8 [batch, height, width, 3] RGB, resized to height x width as in evaluation",
-          "output": "float32 [batch, feature_dim]: model.test_feature", "height": height, "width": width,
-          "modalities": {name: {"number": m, "file": f"{name}.jax"} for name, m in MODALITIES.items()},
-          "feature_dim": int(dims.pop()), "test_feature": config.model.test_feature, "step": step,
-          "checkpoint": os.path.abspath(checkpoint), "jax_version": jax.__version__,
-          "config": json.loads(config.to_json())}
+  info = {
+      "input": "uint8 [batch, height, width, 3] RGB, resized to height x width as in evaluation",
+      "output": "float32 [batch, feature_dim]: model.test_feature",
+      "height": height,
+      "width": width,
+      "modalities": {name: {"number": m, "file": f"{name}.jax"} for name, m in MODALITIES.items()},
+      "feature_dim": int(dims.pop()),
+      "test_feature": config.model.test_feature,
+      "step": step,
+      "checkpoint": os.path.abspath(checkpoint),
+      "jax_version": jax.__version__,
+      "config": json.loads(config.to_json()),
+  }
   with open(os.path.join(tmp, "export.json"), "w") as f:
     json.dump(info, f, indent=1)
   if os.path.exists(out):
@@ -110,9 +118,12 @@ def main(argv):
   checkpointing.quiet_orbax_logs()
   args = flags.FLAGS
   info = export(inference.run_config(args.checkpoint), args.checkpoint, args.out)
-  print(f"Exported step {info['step']} ({info['feature_dim']}-d {info['test_feature']} features of "
-        f"{info['height']}x{info['width']} images) to {os.path.abspath(args.out)}: "
-        + ", ".join(m["file"] for m in info["modalities"].values()) + ", export.json")
+  print(
+      f"Exported step {info['step']} ({info['feature_dim']}-d {info['test_feature']} features of "
+      f"{info['height']}x{info['width']} images) to {os.path.abspath(args.out)}: "
+      + ", ".join(m["file"] for m in info["modalities"].values())
+      + ", export.json"
+  )
 
 
 if __name__ == "__main__":  # flags defined here only, so importing the module defines none

@@ -21,8 +21,9 @@ from vireid_jax import errors
 
 def resolve(entries: Iterable[str], base_dir: str) -> tuple[str, ...]:
   """The entries with each `.py` file made absolute against `base_dir` (module names unchanged)."""
-  return tuple(os.path.abspath(os.path.join(base_dir, os.path.expanduser(e))) if e.endswith(".py") else e
-               for e in entries)
+  return tuple(
+      os.path.abspath(os.path.join(base_dir, os.path.expanduser(e))) if e.endswith(".py") else e for e in entries
+  )
 
 
 def load(entries: Iterable[str]) -> None:
@@ -37,14 +38,18 @@ def load(entries: Iterable[str]) -> None:
       except ModuleNotFoundError as e:
         if e.name is None or not (entry == e.name or entry.startswith(e.name + ".")):
           raise  # the module exists and imports something missing: its own traceback
-        raise errors.UserError(f"imports: no module named {entry!r} on the Python path (a module name, or a "
-                               ".py file relative to the config file).") from e
+        raise errors.UserError(
+            f"imports: no module named {entry!r} on the Python path (a module name, or a "
+            ".py file relative to the config file)."
+        ) from e
 
 
 def _load_file(path: str) -> None:
   if not os.path.isfile(path):
-    raise errors.UserError(f"imports: {path} is not a file (a .py file relative to the config file, or a module "
-                           "name on the Python path).")
+    raise errors.UserError(
+        f"imports: {path} is not a file (a .py file relative to the config file, or a module "
+        "name on the Python path)."
+    )
   name = f"vireid_jax_imports.{os.path.splitext(os.path.basename(path))[0]}"
   loaded = sys.modules.get(name)
   if loaded is not None:

@@ -64,8 +64,17 @@ def compilations() -> int:
   return _embed._cache_size()  # pylint: disable=protected-access
 
 
-def extract_features(embed_fn: Callable[[np.ndarray, int], jax.Array], source: Any, records: Sequence[int],
-                     modality: int, data_cfg: Any, *, batch_size: int, flip: bool, what: str = "images") -> np.ndarray:
+def extract_features(
+    embed_fn: Callable[[np.ndarray, int], jax.Array],
+    source: Any,
+    records: Sequence[int],
+    modality: int,
+    data_cfg: Any,
+    *,
+    batch_size: int,
+    flip: bool,
+    what: str = "images",
+) -> np.ndarray:
   """Embeds `records` of one modality: [N] indices -> float32 [N, D], in order, logging the images
   done, images/s and the ETA at every tenth of them. Batches are padded to `batch_size`, so
   `embed_fn` compiles once."""
@@ -81,8 +90,9 @@ def extract_features(embed_fn: Callable[[np.ndarray, int], jax.Array], source: A
       done += int(batch["mask"].sum())
       if done >= next_line * len(records) / PROGRESS_LINES:
         rate = done / (time.perf_counter() - start)
-        logging.info("%s: %d/%d  %.1f img/s  ETA %s", what, done, len(records), rate,
-                     writers.hms((len(records) - done) / rate))
+        logging.info(
+            "%s: %d/%d  %.1f img/s  ETA %s", what, done, len(records), rate, writers.hms((len(records) - done) / rate)
+        )
         next_line = int(done * PROGRESS_LINES / len(records)) + 1
   finally:
     batches.close()  # stops the workers and frees their shared memory, also on an error
@@ -95,21 +105,40 @@ def features(config: Any, model: Model, source: Any, columns: dict[str, np.ndarr
   out = None
   for modality, name in enumerate(("visible", "infrared")):
     records = np.flatnonzero(columns["modality"] == modality)
-    feats = extract_features(embed, source, records, modality, config.data, batch_size=config.eval.batch_size,
-                             flip=config.eval.flip, what=f"features of the {what} split, {name}")
+    feats = extract_features(
+        embed,
+        source,
+        records,
+        modality,
+        config.data,
+        batch_size=config.eval.batch_size,
+        flip=config.eval.flip,
+        what=f"features of the {what} split, {name}",
+    )
     if out is None:
       out = np.zeros((len(columns["modality"]), feats.shape[1]), np.float32)
     out[records] = feats
   return out
 
 
-def report(config: Any, features_: np.ndarray, source: Any, columns: dict[str, np.ndarray], workdir: str, step: int,
-           writer: writers.MetricWriter | None) -> tuple[dict, dict]:
+def report(
+    config: Any,
+    features_: np.ndarray,
+    source: Any,
+    columns: dict[str, np.ndarray],
+    workdir: str,
+    step: int,
+    writer: writers.MetricWriter | None,
+) -> tuple[dict, dict]:
   """Every protocol mode on test features; logs the table and writes the scalars (to `writer`),
   the figures and the results JSON, per step and latest (process 0). Returns (results, scalars)."""
   results = evaluate.evaluate_features(features_, columns, config.eval)
-  scalars = {f"eval/{mode}/{k}": v for mode, r in results["modes"].items() for k, v in r["mean"].items()
-             if k.startswith(("rank", "mAP", "mINP"))}
+  scalars = {
+      f"eval/{mode}/{k}": v
+      for mode, r in results["modes"].items()
+      for k, v in r["mean"].items()
+      if k.startswith(("rank", "mAP", "mINP"))
+  }
   logging.info("step %d\n%s", step, evaluate.format_table(results))
   if writer is not None:
     writer.write_scalars(step, scalars)
@@ -170,8 +199,9 @@ def restore(config: Any, workdir: str, checkpoint: str | None = None) -> tuple[M
       model = split(nnx.eval_shape(lambda: build_model(config.model, meta["num_classes"])))
       graphs[meta["num_classes"]] = model.graph
       as_abstract = lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype)
-      return {"model": {"params": jax.tree.map(as_abstract, model.params),
-                        "rest": jax.tree.map(as_abstract, model.rest)}}
+      return {
+          "model": {"params": jax.tree.map(as_abstract, model.params), "rest": jax.tree.map(as_abstract, model.rest)}
+      }
 
     step, items, meta = ckpt.restore_newest(abstract, None, steps=steps, set_aside_damaged=False)
   finally:
@@ -193,8 +223,9 @@ def evaluate_checkpoint(config: Any, workdir: str, checkpoint: str | None = None
   model, step = restore(config, workdir, checkpoint)
   sources = datasets.sources(config.data)
   columns = datasets.columns(sources["test"])
-  return report(config, features(config, model, sources["test"], columns), sources["test"], columns, workdir, step,
-                None)[0]
+  return report(
+      config, features(config, model, sources["test"], columns), sources["test"], columns, workdir, step, None
+  )[0]
 
 
 def export_features(config: Any, workdir: str, checkpoint: str | None = None, split_name: str = "test") -> str:

@@ -16,14 +16,21 @@ from ml_collections import config_flags
 
 from vireid_jax import checkpointing, errors, evaluate, inference, sharding, train
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/eat.py:regdb.",
-                                          lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and results go (default: "
-                               "runs/<method>).")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "eval", "export"],
-                          "train (and evaluate), evaluate only, or export features of --split to .npz.")
-_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "With --mode=eval/export: a checkpoint step directory "
-                                  "(default: the newest in --workdir/checkpoints).")
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/eat.py:regdb.", lock_config=True)
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Where checkpoints, metrics and results go (default: " "runs/<method>)."
+)
+_MODE = flags.DEFINE_enum(
+    "mode",
+    "train",
+    ["train", "eval", "export"],
+    "train (and evaluate), evaluate only, or export features of --split to .npz.",
+)
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint",
+    None,
+    "With --mode=eval/export: a checkpoint step directory " "(default: the newest in --workdir/checkpoints).",
+)
 _SPLIT = flags.DEFINE_string("split", "test", "With --mode=export: the split to embed (train or test).")
 flags.mark_flags_as_required(["config"])
 

@@ -118,8 +118,9 @@ def check(config: Any) -> list[str]:
     if "feature" in term.settings:
       kind = [o for o, k in outputs.items() if k == term.feature_kind]
       if outputs.get(s.feature) != term.feature_kind:
-        problems.append(f"{field}.feature: expected one of this model's {term.feature_kind} outputs {kind}, "
-                        f"got {s.feature!r}.")
+        problems.append(
+            f"{field}.feature: expected one of this model's {term.feature_kind} outputs {kind}, " f"got {s.feature!r}."
+        )
     for needed in term.outputs:
       if needed not in outputs:
         problems.append(f"{field} reads the model output {needed!r}: {models.provider_hint(needed)}.")
@@ -135,15 +136,26 @@ def check(config: Any) -> list[str]:
 def frozen_networks(config: Any, pretrained: bool = True) -> dict[str, nnx.Module]:
   """{term name: frozen network} for the active terms that build one (with their weights files
   read, unless `pretrained` is False)."""
-  return {name: TERMS[name].init(config.loss.terms[name], config.model, pretrained)
-          for name in active(config.loss) if TERMS[name].init}
+  return {
+      name: TERMS[name].init(config.loss.terms[name], config.model, pretrained)
+      for name in active(config.loss)
+      if TERMS[name].init
+  }
 
 
-def total_loss(loss_cfg: Any, out: Mapping[str, jax.Array], labels: jax.Array, modality: jax.Array,
-               images: jax.Array, frozen: Mapping[str, nnx.Module]) -> tuple[jax.Array, dict[str, jax.Array]]:
+def total_loss(
+    loss_cfg: Any,
+    out: Mapping[str, jax.Array],
+    labels: jax.Array,
+    modality: jax.Array,
+    images: jax.Array,
+    frozen: Mapping[str, nnx.Module],
+) -> tuple[jax.Array, dict[str, jax.Array]]:
   """(weighted sum, {term: unweighted value}) over the active terms of `loss_cfg.terms`."""
-  values = {name: TERMS[name].fn(Inputs(out, labels, modality, images, frozen.get(name)), loss_cfg.terms[name])
-            for name in active(loss_cfg)}
+  values = {
+      name: TERMS[name].fn(Inputs(out, labels, modality, images, frozen.get(name)), loss_cfg.terms[name])
+      for name in active(loss_cfg)
+  }
   total = sum((loss_cfg.terms[name].weight * v for name, v in values.items()), jnp.zeros((), jnp.float32))
   return total, values
 
@@ -154,7 +166,11 @@ def total_loss(loss_cfg: Any, out: Mapping[str, jax.Array], labels: jax.Array, m
 def _tuples(x: jax.Array) -> dict[str, jax.Array]:
   """[2 * 3N, ...] merged tuple features -> the six EAT roles, each [N, ...]."""
   t = x.reshape((-1, 3, 2) + x.shape[1:])
-  return {f"{m}_{r}": t[:, i, j] for j, m in enumerate(("rgb", "ir")) for i, r in enumerate(("anchor", "positive", "negative"))}
+  return {
+      f"{m}_{r}": t[:, i, j]
+      for j, m in enumerate(("rgb", "ir"))
+      for i, r in enumerate(("anchor", "positive", "negative"))
+  }
 
 
 def _rows(b: Inputs, s: Any) -> np.ndarray:
@@ -169,8 +185,10 @@ def _check_anchors(name: str) -> Callable[[Any, Any], list[str]]:
 
   def check(s: Any, config: Any) -> list[str]:
     if s.anchors_only and config.data.sampler != "tuple":
-      return [f"loss.terms.{name}.anchors_only: the anchors are the EAT tuple sampler's; needs "
-              f"data.sampler='tuple', got {config.data.sampler!r}."]
+      return [
+          f"loss.terms.{name}.anchors_only: the anchors are the EAT tuple sampler's; needs "
+          f"data.sampler='tuple', got {config.data.sampler!r}."
+      ]
     return []
 
   return check
@@ -190,20 +208,31 @@ def _wrt(b: Inputs, s: Any) -> jax.Array:
 
 def _part_hetero_center(b: Inputs, s: Any) -> jax.Array:
   parts = b.out["part_features"]
-  return sum(losses.hetero_center_triplet(parts[:, i], b.labels, b.modality, s.margin, reduction=s.reduction)
-             for i in range(parts.shape[1]))
+  return sum(
+      losses.hetero_center_triplet(parts[:, i], b.labels, b.modality, s.margin, reduction=s.reduction)
+      for i in range(parts.shape[1])
+  )
 
 
 def _angular_triplet(b: Inputs, s: Any) -> jax.Array:
   t = _tuples(b.out[s.feature])
-  return losses.enumerate_angular_triplet(t["rgb_anchor"], t["rgb_positive"], t["rgb_negative"], t["ir_anchor"],
-                                          t["ir_positive"], t["ir_negative"], variant=s.variant, margin=s.margin)
+  return losses.enumerate_angular_triplet(
+      t["rgb_anchor"],
+      t["rgb_positive"],
+      t["rgb_negative"],
+      t["ir_anchor"],
+      t["ir_positive"],
+      t["ir_negative"],
+      variant=s.variant,
+      margin=s.margin,
+  )
 
 
 def _distillation(b: Inputs, s: Any) -> jax.Array:
   t = _tuples(b.out[s.feature])
-  return losses.cross_modality_distillation(t["rgb_anchor"], t["ir_positive"], t["ir_anchor"], t["rgb_positive"],
-                                            reduction=s.reduction)
+  return losses.cross_modality_distillation(
+      t["rgb_anchor"], t["ir_positive"], t["ir_anchor"], t["rgb_positive"], reduction=s.reduction
+  )
 
 
 def _compactness(b: Inputs, s: Any) -> jax.Array:
@@ -229,70 +258,177 @@ def _vgg16(s: Any, model_cfg: Any, pretrained: bool) -> nnx.Module:
 def _check_vgg16(s: Any, config: Any) -> list[str]:
   field = "loss.terms.perceptual_edge"
   stem = [-(-config.data.augment[side] // 4) for side in ("height", "width")]  # the stem's stride is 4
-  if not (isinstance(s.vgg_blocks, int) and 1 <= s.vgg_blocks <= 4) or min(stem) < 2 ** s.vgg_blocks:
-    return [f"{field}.vgg_blocks: expected 1..4 VGG blocks, each halving the stem's {stem[0]}x{stem[1]} map "
-            f"(at least 2^blocks on each side), got {s.vgg_blocks!r}."]
+  if not (isinstance(s.vgg_blocks, int) and 1 <= s.vgg_blocks <= 4) or min(stem) < 2**s.vgg_blocks:
+    return [
+        f"{field}.vgg_blocks: expected 1..4 VGG blocks, each halving the stem's {stem[0]}x{stem[1]} map "
+        f"(at least 2^blocks on each side), got {s.vgg_blocks!r}."
+    ]
   if s.vgg16 and (s.vgg_width != 1.0 or config.model.width != 64):
-    return [f"{field}.vgg16: ImageNet VGG-16 weights fit vgg_width=1.0 on a width-64 stem only, got vgg_width="
-            f"{s.vgg_width} and model.width={config.model.width}."]
+    return [
+        f"{field}.vgg16: ImageNet VGG-16 weights fit vgg_width=1.0 on a width-64 stem only, got vgg_width="
+        f"{s.vgg_width} and model.width={config.model.width}."
+    ]
   if config.model.require_pretrained and not s.vgg16:
-    return [f"{field}.vgg16: MSO's perceptual edge loss needs ImageNet VGG-16 weights "
-            "(--config.loss.terms.perceptual_edge.vgg16=vgg16.npz, made by python -m vireid_jax.models.convert)."]
+    return [
+        f"{field}.vgg16: MSO's perceptual edge loss needs ImageNet VGG-16 weights "
+        "(--config.loss.terms.perceptual_edge.vgg16=vgg16.npz, made by python -m vireid_jax.models.convert)."
+    ]
   return []
 
 
-TERMS.register("identity", Term(
-    _identity, settings=dict(label_smoothing=0.0, anchors_only=False), outputs=("logits",),
-    check=_check_anchors("identity")))
-TERMS.register("part_identity", Term(  # HcTri: the sum over parts of each part classifier's identity loss
-    lambda b, s: sum(losses.identity_loss(logits, b.labels, s.label_smoothing) for logits in b.out["part_logits"]),
-    settings=dict(label_smoothing=0.0), outputs=("part_logits",)))
-TERMS.register("modality_identity", Term(  # DANet eq. 4: each modality's classifier on its own samples
-    lambda b, s: (losses.identity_loss(b.out["visible_logits"], b.labels, s.label_smoothing, where=b.modality == 0)
-                  + losses.identity_loss(b.out["infrared_logits"], b.labels, s.label_smoothing, where=b.modality == 1)),
-    settings=dict(label_smoothing=0.0), outputs=("visible_logits", "infrared_logits")))
-TERMS.register("mutual_learning", Term(
-    lambda b, s: losses.modality_mutual_learning(b.out["visible_logits"], b.out["infrared_logits"], b.modality),
-    outputs=("visible_logits", "infrared_logits")))
-TERMS.register("wrt", Term(  # `normalize`: on L2-normalised features (MSO Sec. 3.4; AGW code's normalize_feature)
-    _wrt, settings=dict(feature="pooled", variant="paper", normalize=False), choices=dict(variant=losses.common.VARIANTS)))
-TERMS.register("batch_hard", Term(
-    lambda b, s: losses.batch_hard_triplet(b.out[s.feature], b.labels, s.margin),
-    settings=dict(feature="pooled", margin=0.3)))
-TERMS.register("hetero_center", Term(
-    lambda b, s: losses.hetero_center_triplet(b.out[s.feature], b.labels, b.modality, s.margin, reduction=s.reduction),
-    settings=dict(feature="pooled", margin=0.3, reduction="mean"), choices=dict(reduction=losses.common.REDUCTIONS),
-    sampler="pk"))
-TERMS.register("part_hetero_center", Term(  # HcTri code: the hetero-centre triplet on each part feature, summed
-    _part_hetero_center, settings=dict(margin=0.3, reduction="mean"), choices=dict(reduction=losses.common.REDUCTIONS),
-    outputs=("part_features",), sampler="pk"))
-TERMS.register("cross_modality_triplet", Term(
-    lambda b, s: losses.cross_modality_triplet(b.out[s.feature], b.labels, b.modality, s.margin),
-    settings=dict(feature="pooled", margin=0.3)))
-TERMS.register("cross_modality_center", Term(
-    lambda b, s: losses.cross_modality_center(b.out[s.feature], b.labels, b.modality, s.margin),
-    settings=dict(feature="pooled", margin=0.7), sampler="pk"))
-TERMS.register("center", Term(
-    lambda b, s: losses.center_loss(b.out[s.feature], b.labels, b.out["centers"]),
-    settings=dict(feature="pooled"), outputs=("centers",)))
-TERMS.register("dual_constraint", Term(
-    lambda b, s: losses.cross_modality_dual_constraint(b.out[s.feature], b.labels, b.modality, s.margin,
-                                                       reduction=s.reduction),
-    settings=dict(feature="pooled", margin=0.3, reduction="sum"), choices=dict(reduction=losses.common.REDUCTIONS),
-    sampler="pk"))
-TERMS.register("contrastive_center", Term(
-    lambda b, s: losses.cross_modality_contrastive_center(b.out[s.feature], b.labels, b.modality, variant=s.variant),
-    settings=dict(feature="bn", variant="paper"), choices=dict(variant=losses.common.VARIANTS), sampler="pk"))
-TERMS.register("perceptual_edge", Term(  # MSO: on the stem's output, whose channels the VGG takes
-    _perceptual_edge, settings=dict(vgg16="", vgg_width=1.0, vgg_blocks=4), outputs=("stage0",), init=_vgg16,
-    check=_check_vgg16, shrink=dict(vgg_width=0.125, vgg_blocks=3, vgg16="")))  # 1/8 of VGG's channels, 3 blocks
-    # on the 24x12 stem of 96x48 images
-TERMS.register("angular_triplet", Term(
-    _angular_triplet, settings=dict(feature="bn", variant="paper", margin=1.0), choices=dict(variant=losses.common.VARIANTS),
-    sampler="tuple"))
-TERMS.register("distillation", Term(
-    _distillation, settings=dict(feature="stage1", reduction="sum"), choices=dict(reduction=losses.common.REDUCTIONS),
-    feature_kind="map", sampler="tuple"))
-TERMS.register("compactness", Term(
-    _compactness, settings=dict(feature="feature_map", anchors_only=False), feature_kind="map",
-    check=_check_anchors("compactness")))
+TERMS.register(
+    "identity",
+    Term(
+        _identity,
+        settings=dict(label_smoothing=0.0, anchors_only=False),
+        outputs=("logits",),
+        check=_check_anchors("identity"),
+    ),
+)
+TERMS.register(
+    "part_identity",
+    Term(  # HcTri: the sum over parts of each part classifier's identity loss
+        lambda b, s: sum(losses.identity_loss(logits, b.labels, s.label_smoothing) for logits in b.out["part_logits"]),
+        settings=dict(label_smoothing=0.0),
+        outputs=("part_logits",),
+    ),
+)
+TERMS.register(
+    "modality_identity",
+    Term(  # DANet eq. 4: each modality's classifier on its own samples
+        lambda b, s: (
+            losses.identity_loss(b.out["visible_logits"], b.labels, s.label_smoothing, where=b.modality == 0)
+            + losses.identity_loss(b.out["infrared_logits"], b.labels, s.label_smoothing, where=b.modality == 1)
+        ),
+        settings=dict(label_smoothing=0.0),
+        outputs=("visible_logits", "infrared_logits"),
+    ),
+)
+TERMS.register(
+    "mutual_learning",
+    Term(
+        lambda b, s: losses.modality_mutual_learning(b.out["visible_logits"], b.out["infrared_logits"], b.modality),
+        outputs=("visible_logits", "infrared_logits"),
+    ),
+)
+TERMS.register(
+    "wrt",
+    Term(  # `normalize`: on L2-normalised features (MSO Sec. 3.4; AGW code's normalize_feature)
+        _wrt,
+        settings=dict(feature="pooled", variant="paper", normalize=False),
+        choices=dict(variant=losses.common.VARIANTS),
+    ),
+)
+TERMS.register(
+    "batch_hard",
+    Term(
+        lambda b, s: losses.batch_hard_triplet(b.out[s.feature], b.labels, s.margin),
+        settings=dict(feature="pooled", margin=0.3),
+    ),
+)
+TERMS.register(
+    "hetero_center",
+    Term(
+        lambda b, s: losses.hetero_center_triplet(
+            b.out[s.feature], b.labels, b.modality, s.margin, reduction=s.reduction
+        ),
+        settings=dict(feature="pooled", margin=0.3, reduction="mean"),
+        choices=dict(reduction=losses.common.REDUCTIONS),
+        sampler="pk",
+    ),
+)
+TERMS.register(
+    "part_hetero_center",
+    Term(  # HcTri code: the hetero-centre triplet on each part feature, summed
+        _part_hetero_center,
+        settings=dict(margin=0.3, reduction="mean"),
+        choices=dict(reduction=losses.common.REDUCTIONS),
+        outputs=("part_features",),
+        sampler="pk",
+    ),
+)
+TERMS.register(
+    "cross_modality_triplet",
+    Term(
+        lambda b, s: losses.cross_modality_triplet(b.out[s.feature], b.labels, b.modality, s.margin),
+        settings=dict(feature="pooled", margin=0.3),
+    ),
+)
+TERMS.register(
+    "cross_modality_center",
+    Term(
+        lambda b, s: losses.cross_modality_center(b.out[s.feature], b.labels, b.modality, s.margin),
+        settings=dict(feature="pooled", margin=0.7),
+        sampler="pk",
+    ),
+)
+TERMS.register(
+    "center",
+    Term(
+        lambda b, s: losses.center_loss(b.out[s.feature], b.labels, b.out["centers"]),
+        settings=dict(feature="pooled"),
+        outputs=("centers",),
+    ),
+)
+TERMS.register(
+    "dual_constraint",
+    Term(
+        lambda b, s: losses.cross_modality_dual_constraint(
+            b.out[s.feature], b.labels, b.modality, s.margin, reduction=s.reduction
+        ),
+        settings=dict(feature="pooled", margin=0.3, reduction="sum"),
+        choices=dict(reduction=losses.common.REDUCTIONS),
+        sampler="pk",
+    ),
+)
+TERMS.register(
+    "contrastive_center",
+    Term(
+        lambda b, s: losses.cross_modality_contrastive_center(
+            b.out[s.feature], b.labels, b.modality, variant=s.variant
+        ),
+        settings=dict(feature="bn", variant="paper"),
+        choices=dict(variant=losses.common.VARIANTS),
+        sampler="pk",
+    ),
+)
+TERMS.register(
+    "perceptual_edge",
+    Term(  # MSO: on the stem's output, whose channels the VGG takes
+        _perceptual_edge,
+        settings=dict(vgg16="", vgg_width=1.0, vgg_blocks=4),
+        outputs=("stage0",),
+        init=_vgg16,
+        check=_check_vgg16,
+        shrink=dict(vgg_width=0.125, vgg_blocks=3, vgg16=""),
+    ),
+)  # 1/8 of VGG's channels, 3 blocks
+# on the 24x12 stem of 96x48 images
+TERMS.register(
+    "angular_triplet",
+    Term(
+        _angular_triplet,
+        settings=dict(feature="bn", variant="paper", margin=1.0),
+        choices=dict(variant=losses.common.VARIANTS),
+        sampler="tuple",
+    ),
+)
+TERMS.register(
+    "distillation",
+    Term(
+        _distillation,
+        settings=dict(feature="stage1", reduction="sum"),
+        choices=dict(reduction=losses.common.REDUCTIONS),
+        feature_kind="map",
+        sampler="tuple",
+    ),
+)
+TERMS.register(
+    "compactness",
+    Term(
+        _compactness,
+        settings=dict(feature="feature_map", anchors_only=False),
+        feature_kind="map",
+        check=_check_anchors("compactness"),
+    ),
+)

@@ -14,7 +14,6 @@ import jax
 import jax.numpy as jnp
 import optax
 
-
 # optimizer.name -> (learning rate, the optimizer block) -> the optax optimiser of one parameter group.
 OPTIMIZERS = {
     "sgd": lambda lr, cfg: optax.sgd(lr, momentum=cfg.momentum, nesterov=cfg.nesterov),
@@ -73,9 +72,10 @@ def schedule(cfg: Any, steps_per_epoch: int) -> optax.Schedule:
 
 
 def param_groups(params: Any) -> Any:
-  """"new" for every parameter of the model's heads (`model.heads`), "backbone" for the rest."""
+  """ "new" for every parameter of the model's heads (`model.heads`), "backbone" for the rest."""
   return jax.tree_util.tree_map_with_path(
-      lambda path, _: "new" if getattr(path[0], "key", None) == "heads" else "backbone", params)
+      lambda path, _: "new" if getattr(path[0], "key", None) == "heads" else "backbone", params
+  )
 
 
 def make(cfg: Any, params: Any, steps_per_epoch: int) -> optax.GradientTransformation:

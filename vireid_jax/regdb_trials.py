@@ -25,8 +25,9 @@ from vireid_jax import checkpointing, errors, evaluate, sharding, train
 def run_trials(config: Any, workdir: str, trials: Sequence[int]) -> dict[str, Any]:
   """Trains and evaluates `config` on each trial in turn; returns the aggregate over them."""
   if config.data.dataset != "regdb":
-    raise errors.UserError(f"data.dataset: regdb_trials needs a RegDB config (e.g. configs/agw.py:regdb), "
-                           f"got {config.data.dataset!r}.")
+    raise errors.UserError(
+        f"data.dataset: regdb_trials needs a RegDB config (e.g. configs/agw.py:regdb), " f"got {config.data.dataset!r}."
+    )
   if not trials or any(t not in range(1, 11) for t in trials):
     raise errors.UserError(f"--trials: expected numbers in 1..10, got {list(trials)}.")
   for t in trials:  # every trial's config and split files, before the first one trains

@@ -25,8 +25,10 @@ class Registry(dict, Generic[T]):
     again: a re-run notebook cell, a module imported both by name and as a config's `imports` file)
     replaces it; another unit under a taken name is an error."""
     if name in self and _origin(self[name]) != _origin(unit):
-      raise ValueError(f"A {self.what} named {name!r} is already registered (by {_origin(self[name])[1]} in "
-                       f"{_origin(self[name])[0]}).")
+      raise ValueError(
+          f"A {self.what} named {name!r} is already registered (by {_origin(self[name])[1]} in "
+          f"{_origin(self[name])[0]})."
+      )
     self[name] = unit
     return unit
 
@@ -36,8 +38,9 @@ class Registry(dict, Generic[T]):
       raise ValueError(f"Unknown {self.what} {name!r}; registered: {sorted(self)}.")
     unknown = sorted(set(overrides) - set(self.defaults(self[name])))
     if unknown:
-      raise ValueError(f"The {self.what} {name!r} has no settings {unknown}; its settings: "
-                       f"{sorted(self.defaults(self[name]))}.")
+      raise ValueError(
+          f"The {self.what} {name!r} has no settings {unknown}; its settings: " f"{sorted(self.defaults(self[name]))}."
+      )
     return ml_collections.ConfigDict({**self.defaults(self[name]), **overrides})
 
   def check_block(self, name: str, block: Mapping[str, Any], field: str, extra: tuple[str, ...] = ()) -> list[str]:

@@ -52,23 +52,42 @@ def gallery_files(directory: str) -> list[str]:
   """Every image file under `directory` (recursively), sorted."""
   if not os.path.isdir(directory):
     raise errors.UserError(f"--gallery: {directory} is not a directory.")
-  paths = sorted(os.path.join(root, name) for root, _, names in os.walk(directory) for name in names
-                 if name.lower().endswith(IMAGE_EXTENSIONS))
+  paths = sorted(
+      os.path.join(root, name)
+      for root, _, names in os.walk(directory)
+      for name in names
+      if name.lower().endswith(IMAGE_EXTENSIONS)
+  )
   if not paths:
     raise errors.UserError(f"--gallery: no {'/'.join(IMAGE_EXTENSIONS)} files under {directory}.")
   return paths
 
 
-def search(config: Any, checkpoint: str, query: str, gallery: Sequence[str], *, query_modality: int = 1,
-           gallery_modality: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def search(
+    config: Any,
+    checkpoint: str,
+    query: str,
+    gallery: Sequence[str],
+    *,
+    query_modality: int = 1,
+    gallery_modality: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
   """Distances float32 [G] from the query image to every gallery image, and the ranking int [G]
   (closest first, ties by gallery order)."""
   model, _ = inference.restore(config, "", checkpoint)
   embed = inference.embedder(model)
 
   def features(paths, modality, what):
-    return inference.extract_features(embed, FolderSource(paths, modality), np.arange(len(paths)), modality,
-                                      config.data, batch_size=config.eval.batch_size, flip=config.eval.flip, what=what)
+    return inference.extract_features(
+        embed,
+        FolderSource(paths, modality),
+        np.arange(len(paths)),
+        modality,
+        config.data,
+        batch_size=config.eval.batch_size,
+        flip=config.eval.flip,
+        what=what,
+    )
 
   q, g = features([query], query_modality, "query"), features(gallery, gallery_modality, "gallery")
   if config.eval.normalize:
@@ -87,17 +106,30 @@ def main(argv):
     raise errors.UserError(f"--query: {args.query} is not a file.")
   config = inference.run_config(args.checkpoint)
   gallery = gallery_files(args.gallery)
-  dist, order = search(config, args.checkpoint, args.query, gallery, query_modality=MODALITIES[args.query_modality],
-                       gallery_modality=MODALITIES[args.gallery_modality])
-  top = order[:args.topk]
+  dist, order = search(
+      config,
+      args.checkpoint,
+      args.query,
+      gallery,
+      query_modality=MODALITIES[args.query_modality],
+      gallery_modality=MODALITIES[args.gallery_modality],
+  )
+  top = order[: args.topk]
   print(f"{'rank':>4s} {'distance':>10s}  path")
   for rank, i in enumerate(top, 1):
     print(f"{rank:4d} {dist[i]:10.4f}  {gallery[i]}")
-  images = pipeline.load_images(FolderSource([args.query] + [gallery[i] for i in top], 0), range(len(top) + 1),
-                                config.data)
+  images = pipeline.load_images(
+      FolderSource([args.query] + [gallery[i] for i in top], 0), range(len(top) + 1), config.data
+  )
   out = args.out or f"search_{os.path.splitext(os.path.basename(args.query))[0]}.png"
-  viz.ranked_lists(out, images[:1], images[None, 1:], dist[top][None], titles=[os.path.basename(args.query)],
-                   suptitle=f"{len(gallery)} gallery images from {args.gallery}")
+  viz.ranked_lists(
+      out,
+      images[:1],
+      images[None, 1:],
+      dist[top][None],
+      titles=[os.path.basename(args.query)],
+      suptitle=f"{len(gallery)} gallery images from {args.gallery}",
+  )
   print(f"Picture: {out}")
 
 

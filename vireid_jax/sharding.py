@@ -21,14 +21,20 @@ def initialize_distributed() -> None:
   """`jax.distributed.initialize()` where a multi-host environment provides its coordinates
   (TPU pods, SLURM, or JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID)."""
   if os.environ.get("JAX_COORDINATOR_ADDRESS"):
-    jax.distributed.initialize(os.environ["JAX_COORDINATOR_ADDRESS"], int(os.environ["JAX_NUM_PROCESSES"]),
-                               int(os.environ["JAX_PROCESS_ID"]))
+    jax.distributed.initialize(
+        os.environ["JAX_COORDINATOR_ADDRESS"], int(os.environ["JAX_NUM_PROCESSES"]), int(os.environ["JAX_PROCESS_ID"])
+    )
   elif "SLURM_JOB_ID" in os.environ and int(os.environ.get("SLURM_NTASKS", "1")) > 1:
     jax.distributed.initialize()
   elif os.environ.get("TPU_WORKER_HOSTNAMES", "").count(",") > 0:
     jax.distributed.initialize()
-  logging.info("process %d of %d, %d local / %d global devices", jax.process_index(), jax.process_count(),
-               jax.local_device_count(), jax.device_count())
+  logging.info(
+      "process %d of %d, %d local / %d global devices",
+      jax.process_index(),
+      jax.process_count(),
+      jax.local_device_count(),
+      jax.device_count(),
+  )
 
 
 def make_mesh() -> jax.sharding.Mesh:

@@ -23,8 +23,18 @@ import optax
 from absl import logging
 from flax import nnx
 
-from vireid_jax import (checkpointing, errors, evaluate, imports, inference, models, objective, optim, sharding,
-                        writers)
+from vireid_jax import (
+    checkpointing,
+    errors,
+    evaluate,
+    imports,
+    inference,
+    models,
+    objective,
+    optim,
+    sharding,
+    writers,
+)
 from vireid_jax.data import datasets, pipeline, samplers
 from vireid_jax.models import build_model, convert, merge_modalities
 
@@ -55,8 +65,10 @@ class Program:
 def _check_train(cfg: Any) -> list[str]:
   problems = []
   if not (cfg.steps >= 1 or (cfg.steps == 0 and cfg.epochs >= 1)):
-    problems.append(f"train.epochs / train.steps: expected epochs >= 1 or steps >= 1 (steps overrides epochs), got "
-                    f"epochs={cfg.epochs!r}, steps={cfg.steps!r}.")
+    problems.append(
+        f"train.epochs / train.steps: expected epochs >= 1 or steps >= 1 (steps overrides epochs), got "
+        f"epochs={cfg.epochs!r}, steps={cfg.steps!r}."
+    )
   for field in ("log_every", "checkpoint_every", "keep_checkpoints"):
     if not (isinstance(cfg[field], int) and cfg[field] >= 1):
       problems.append(f"train.{field}: expected a positive integer, got {cfg[field]!r}.")
@@ -71,14 +83,18 @@ def _check_combinations(config: Any, eval_valid: bool) -> list[str]:
   (`eval_valid`: the eval block has no problems of its own)."""
   problems = []
   if config.model.require_pretrained and not (config.model.pretrained or config.model.init_from):
-    problems.append("model.pretrained: this config reproduces a paper and needs ImageNet ResNet-50 weights "
-                    "(--config.model.pretrained=resnet50.npz, made by python -m vireid_jax.models.convert); set "
-                    "model.require_pretrained=False to train from scratch on purpose.")
+    problems.append(
+        "model.pretrained: this config reproduces a paper and needs ImageNet ResNet-50 weights "
+        "(--config.model.pretrained=resnet50.npz, made by python -m vireid_jax.models.convert); set "
+        "model.require_pretrained=False to train from scratch on purpose."
+    )
   if config.train.keep_best and eval_valid:
     names = evaluate.metric_names(config.eval)
     if config.train.best_metric not in names:
-      problems.append(f"train.best_metric: expected one of the metrics this eval config reports ({', '.join(names[:6])}, "
-                      f"...), got {config.train.best_metric!r}.")
+      problems.append(
+          f"train.best_metric: expected one of the metrics this eval config reports ({', '.join(names[:6])}, "
+          f"...), got {config.train.best_metric!r}."
+      )
   return problems
 
 
@@ -87,9 +103,16 @@ def check(config: Any) -> None:
   required weights, and combinations of fields. Cheap: runs before any slow work."""
   imports.load(config.imports)
   eval_problems = evaluate.check(config)
-  problems = (datasets.check(config.data) + pipeline.check(config.data) + models.check(config)
-              + optim.check(config.optimizer) + eval_problems + objective.check(config) + _check_train(config.train)
-              + _check_combinations(config, eval_valid=not eval_problems))
+  problems = (
+      datasets.check(config.data)
+      + pipeline.check(config.data)
+      + models.check(config)
+      + optim.check(config.optimizer)
+      + eval_problems
+      + objective.check(config)
+      + _check_train(config.train)
+      + _check_combinations(config, eval_valid=not eval_problems)
+  )
   if problems:
     raise errors.problems_error("the config", problems)
 
@@ -109,8 +132,12 @@ def load_weights(config: Any) -> Weights:
   resnet50 = init_from = None
   if config.model.pretrained:
     resnet50 = convert.load_state_dict(config.model.pretrained)
-    convert.check(resnet50, convert.resnet50_shapes(config.model.width, tuple(config.model.blocks)),
-                  "torchvision ResNet-50", f"model.pretrained: {config.model.pretrained}")
+    convert.check(
+        resnet50,
+        convert.resnet50_shapes(config.model.width, tuple(config.model.blocks)),
+        "torchvision ResNet-50",
+        f"model.pretrained: {config.model.pretrained}",
+    )
   if config.model.init_from:
     init_from = convert.load_state_dict(config.model.init_from)
     abstract = nnx.eval_shape(lambda: build_model(config.model, convert.num_classes(init_from) or 1))
@@ -118,8 +145,9 @@ def load_weights(config: Any) -> Weights:
   return Weights(resnet50, objective.frozen_networks(config), init_from)
 
 
-def create(config: Any, num_classes: int, steps_per_epoch: int,
-           weights: Weights | None = None) -> tuple[Program, TrainState]:
+def create(
+    config: Any, num_classes: int, steps_per_epoch: int, weights: Weights | None = None
+) -> tuple[Program, TrainState]:
   """Model, optimiser and the initial state, starting from `weights` (default: `load_weights(config)`,
   the files that `model.pretrained`, `model.init_from` and the loss terms name)."""
   weights = load_weights(config) if weights is None else weights
@@ -134,9 +162,15 @@ def create(config: Any, num_classes: int, steps_per_epoch: int,
   train_graph, params, rest = nnx.split(model, nnx.Param, ...)
   tx = optim.make(config.optimizer, params, steps_per_epoch)
   terms = tuple(objective.active(config.loss))
-  state = TrainState(step=jnp.zeros((), jnp.int32), params=params, rest=rest, opt_state=tx.init(params),
-                     frozen={name: s for name, (_, s) in frozen.items()}, first_bad_step=jnp.full((), -1, jnp.int32),
-                     bad_terms=jnp.zeros(len(terms), bool))
+  state = TrainState(
+      step=jnp.zeros((), jnp.int32),
+      params=params,
+      rest=rest,
+      opt_state=tx.init(params),
+      frozen={name: s for name, (_, s) in frozen.items()},
+      first_bad_step=jnp.full((), -1, jnp.int32),
+      bad_terms=jnp.zeros(len(terms), bool),
+  )
   return Program(train_graph, eval_graph, {name: g for name, (g, _) in frozen.items()}, tx, config.loss, terms), state
 
 
@@ -163,11 +197,14 @@ def train_step(program: Program, state: TrainState, batch: dict[str, jax.Array])
   bad = ~jnp.isfinite(jnp.stack([terms[name] for name in program.terms]))
   first = (state.first_bad_step < 0) & bad.any()
   new_state = state.replace(
-      step=state.step + 1, params=optax.apply_updates(state.params, updates), rest=rest, opt_state=opt_state,
+      step=state.step + 1,
+      params=optax.apply_updates(state.params, updates),
+      rest=rest,
+      opt_state=opt_state,
       first_bad_step=jnp.where(first, state.step, state.first_bad_step),
-      bad_terms=jnp.where(first, bad, state.bad_terms))
-  metrics = {"loss/total": total, **{f"loss/{k}": v for k, v in terms.items()},
-             "grad_norm": optax.tree.norm(grads)}
+      bad_terms=jnp.where(first, bad, state.bad_terms),
+  )
+  metrics = {"loss/total": total, **{f"loss/{k}": v for k, v in terms.items()}, "grad_norm": optax.tree.norm(grads)}
   return new_state, metrics
 
 
@@ -191,8 +228,10 @@ def _check_finite(program: Program, state: TrainState) -> None:
   first = int(state.first_bad_step)
   if first >= 0:
     names = [n for n, b in zip(program.terms, np.asarray(state.bad_terms)) if b]
-    raise FloatingPointError(f"Non-finite loss at step {first + 1} in term(s) {', '.join(names)}; "
-                             "stopped without writing a checkpoint with it.")
+    raise FloatingPointError(
+        f"Non-finite loss at step {first + 1} in term(s) {', '.join(names)}; "
+        "stopped without writing a checkpoint with it."
+    )
 
 
 class Data(NamedTuple):
@@ -211,8 +250,14 @@ def load_data(config: Any) -> Data:
   index = samplers.ModalityIndex.from_columns(train_cols["label"], train_cols["modality"])
   per_modality = pipeline.make_sampler(config.data)[1]
   pipeline.check_fits(index, config.data)
-  return Data(sources, train_cols, test_cols, int(train_cols["label"].max()) + 1, per_modality,
-              samplers.batches_per_epoch(index, per_modality, config.data.epoch_length))
+  return Data(
+      sources,
+      train_cols,
+      test_cols,
+      int(train_cols["label"].max()) + 1,
+      per_modality,
+      samplers.batches_per_epoch(index, per_modality, config.data.epoch_length),
+  )
 
 
 def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
@@ -229,12 +274,22 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
   program, state = create(config, num_classes, steps_per_epoch, weights)
   del weights
   state = jax.device_put(state, sharding.param_shardings(state, mesh, config.train.fsdp))
-  dataset = pipeline.train_dataset(sources["train"], train_cols, config.data, num_batches=total_steps,
-                                   seed=config.seed, process_index=jax.process_index(),
-                                   process_count=jax.process_count())
+  dataset = pipeline.train_dataset(
+      sources["train"],
+      train_cols,
+      config.data,
+      num_batches=total_steps,
+      seed=config.seed,
+      process_index=jax.process_index(),
+      process_count=jax.process_count(),
+  )
   iterator = iter(dataset)
-  ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.train.keep_checkpoints,
-                                    keep_best=config.train.keep_best, best_metric=config.train.best_metric)
+  ckpt = checkpointing.Checkpointer(
+      os.path.join(workdir, "checkpoints"),
+      keep=config.train.keep_checkpoints,
+      keep_best=config.train.keep_best,
+      best_metric=config.train.best_metric,
+  )
   writer = writers.MetricWriter(workdir)
   try:
     start_step, elapsed = 0, 0.0
@@ -252,8 +307,14 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
     batch_sharding = sharding.batch_sharding(mesh)
     images_per_step = 2 * per_modality
     learning_rate = optim.schedule(config.optimizer, steps_per_epoch)
-    logging.info("Training %s: %d steps (%d per epoch), %d classes, %d devices", config.method, total_steps,
-                 steps_per_epoch, num_classes, jax.device_count())
+    logging.info(
+        "Training %s: %d steps (%d per epoch), %d classes, %d devices",
+        config.method,
+        total_steps,
+        steps_per_epoch,
+        num_classes,
+        jax.device_count(),
+    )
     results: dict[str, Any] = {}
     window, window_start, window_steps = None, time.perf_counter(), 0
     for step in range(start_step, total_steps):
@@ -268,13 +329,21 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
         elapsed += seconds
         rate = window_steps / seconds
         scalars = {k: float(v) / window_steps for k, v in window.items()}
-        scalars.update({"lr": float(learning_rate(step)), "steps_per_second": rate,
-                        "images_per_second": rate * images_per_step})
+        scalars.update(
+            {"lr": float(learning_rate(step)), "steps_per_second": rate, "images_per_second": rate * images_per_step}
+        )
         writer.write_scalars(done, scalars)
         eta = (total_steps - done) / rate
-        logging.info("step %d/%d  loss %.4f  %.2f steps/s  %.1f img/s  elapsed %s  ETA %s", done, total_steps,
-                     scalars["loss/total"], rate, rate * images_per_step, writers.hms(elapsed),
-                     writers.hms(eta))
+        logging.info(
+            "step %d/%d  loss %.4f  %.2f steps/s  %.1f img/s  elapsed %s  ETA %s",
+            done,
+            total_steps,
+            scalars["loss/total"],
+            rate,
+            rate * images_per_step,
+            writers.hms(elapsed),
+            writers.hms(eta),
+        )
         window, window_start, window_steps = None, time.perf_counter(), 0
       evaluate_now = done == total_steps or (config.train.eval_every and done % config.train.eval_every == 0)
       meta = {"elapsed_seconds": elapsed, "num_classes": num_classes}

@@ -30,9 +30,15 @@ def _save(fig: Figure, path: str) -> str:
   return path
 
 
-def ranked_lists(path: str, queries: np.ndarray, galleries: np.ndarray, distances: np.ndarray,
-                 correct: np.ndarray | None = None, titles: Sequence[str] | None = None,
-                 suptitle: str = "") -> str:
+def ranked_lists(
+    path: str,
+    queries: np.ndarray,
+    galleries: np.ndarray,
+    distances: np.ndarray,
+    correct: np.ndarray | None = None,
+    titles: Sequence[str] | None = None,
+    suptitle: str = "",
+) -> str:
   """One row per query: the query, then its ranked gallery images with rank and distance below.
 
   Args:
@@ -91,8 +97,14 @@ def project_2d(features: np.ndarray, method: str = "auto", seed: int = 0) -> tup
   return centred @ vt[:2].T, "PCA"
 
 
-def embedding(path: str, features: np.ndarray, identities: np.ndarray, modalities: np.ndarray,
-              method: str = "auto", title: str = "") -> str:
+def embedding(
+    path: str,
+    features: np.ndarray,
+    identities: np.ndarray,
+    modalities: np.ndarray,
+    method: str = "auto",
+    title: str = "",
+) -> str:
   """2-D projection of features [N, D]: colour = identity, marker = modality, and a line joining
   each identity's visible and infrared centres (in the projection): the modality gap."""
   points, used = project_2d(features, method)
@@ -106,8 +118,7 @@ def embedding(path: str, features: np.ndarray, identities: np.ndarray, modalitie
     for modality, (marker, _) in MODALITY_MARKERS.items():
       chosen = (identities == identity) & (modalities == modality)
       if chosen.any():
-        ax.scatter(points[chosen, 0], points[chosen, 1], c=[colour], marker=marker, s=28, alpha=0.8,
-                   edgecolors="none")
+        ax.scatter(points[chosen, 0], points[chosen, 1], c=[colour], marker=marker, s=28, alpha=0.8, edgecolors="none")
         centres.append(points[chosen].mean(axis=0))
     if len(centres) == 2:
       (x0, y0), (x1, y1) = centres
@@ -139,16 +150,24 @@ def read_metrics(metrics_path: str) -> list[dict[str, float]]:
 
 def training_curves(path: str, rows: Sequence[Mapping[str, float]]) -> str:
   """Loss terms, learning rate and evaluation mAP over steps, from the logged scalars."""
-  panels = (("loss terms", lambda k: k.startswith("loss/")), ("learning rate", lambda k: k == "lr"),
-            ("evaluation mAP (%)", lambda k: k.startswith("eval/") and k.split("/")[-1].startswith("mAP")))
+  panels = (
+      ("loss terms", lambda k: k.startswith("loss/")),
+      ("learning rate", lambda k: k == "lr"),
+      ("evaluation mAP (%)", lambda k: k.startswith("eval/") and k.split("/")[-1].startswith("mAP")),
+  )
   fig = Figure(figsize=(13, 3.6), dpi=100)
   axes = fig.subplots(1, len(panels))
   for ax, (title, wanted) in zip(axes, panels):
     names = sorted({k for r in rows for k in r if wanted(k)})
     for name in names:
       steps = [r["step"] for r in rows if name in r]
-      ax.plot(steps, [r[name] for r in rows if name in r], marker="o" if len(steps) < 20 else None,
-              label=name.split("/", 1)[-1], linewidth=1.2)
+      ax.plot(
+          steps,
+          [r[name] for r in rows if name in r],
+          marker="o" if len(steps) < 20 else None,
+          label=name.split("/", 1)[-1],
+          linewidth=1.2,
+      )
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("step", fontsize=8)
     ax.tick_params(labelsize=7)
@@ -158,9 +177,18 @@ def training_curves(path: str, rows: Sequence[Mapping[str, float]]) -> str:
   return _save(fig, path)
 
 
-def write_figures(features: np.ndarray, test_split: Mapping[str, np.ndarray],
-                  load_images: Callable[[np.ndarray], np.ndarray], eval_cfg: Any, workdir: str, step: int, *,
-                  queries: int = 6, topk: int = 10, identities: int = 10) -> list[str]:
+def write_figures(
+    features: np.ndarray,
+    test_split: Mapping[str, np.ndarray],
+    load_images: Callable[[np.ndarray], np.ndarray],
+    eval_cfg: Any,
+    workdir: str,
+    step: int,
+    *,
+    queries: int = 6,
+    topk: int = 10,
+    identities: int = 10,
+) -> list[str]:
   """Ranked lists per protocol mode, the embedding picture and the training curves of a run.
 
   Args:
@@ -177,14 +205,28 @@ def write_figures(features: np.ndarray, test_split: Mapping[str, np.ndarray],
     images[flat < 0] = 0
     gallery = images.reshape(ex["gallery"].shape + images.shape[1:])
     titles = [f"query id {test_split['identity'][q]} cam {test_split['camera'][q]}" for q in ex["query"]]
-    paths.append(ranked_lists(os.path.join(directory, f"ranked_{mode}_step{step}.png"), load_images(ex["query"]),
-                              gallery, ex["distance"], ex["correct"], titles,
-                              suptitle=f"{mode}, step {step}: green = same identity, red = other"))
+    paths.append(
+        ranked_lists(
+            os.path.join(directory, f"ranked_{mode}_step{step}.png"),
+            load_images(ex["query"]),
+            gallery,
+            ex["distance"],
+            ex["correct"],
+            titles,
+            suptitle=f"{mode}, step {step}: green = same identity, red = other",
+        )
+    )
   ids = np.unique(test_split["identity"])
   chosen = ids[np.unique(np.linspace(0, len(ids) - 1, identities).round().astype(int))]
   rows = np.flatnonzero(np.isin(test_split["identity"], chosen))
-  paths.append(embedding(os.path.join(directory, f"embedding_step{step}.png"), features[rows],
-                         test_split["identity"][rows], test_split["modality"][rows]))
+  paths.append(
+      embedding(
+          os.path.join(directory, f"embedding_step{step}.png"),
+          features[rows],
+          test_split["identity"][rows],
+          test_split["modality"][rows],
+      )
+  )
   metrics_path = os.path.join(workdir, "metrics.jsonl")
   if os.path.exists(metrics_path):
     paths.append(training_curves(os.path.join(directory, f"curves_step{step}.png"), read_metrics(metrics_path)))

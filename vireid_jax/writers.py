@@ -22,6 +22,7 @@ class MetricWriter:
       os.makedirs(workdir, exist_ok=True)
       try:
         from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+
         self.tensorboard = SummaryWriter(os.path.join(workdir, "tensorboard"))
       except ImportError:
         pass

@@ -37,8 +37,9 @@ class SysuMm01(tfds.core.GeneratorBasedBuilder):
   RELEASE_NOTES = {"1.0.0": "Initial release."}
   BUILDER_CONFIGS = [
       SysuConfig(name="default", description="train = train + val identities (every published result)."),
-      SysuConfig(name="train_only", description="train = the 296 train identities only.",
-                 train_files=("train_id.txt",)),
+      SysuConfig(
+          name="train_only", description="train = the 296 train identities only.", train_files=("train_id.txt",)
+      ),
   ]
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   SYSU-MM01 is licensed: request it from the authors (https://github.com/wuancong/SYSU-MM01) and
@@ -61,8 +62,7 @@ class SysuMm01(tfds.core.GeneratorBasedBuilder):
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     root = common.manual_dir(dl_manager, self.manual_entries(self.builder_config.name), "sysu_mm01")
-    train_ids = sorted({i for f in self.builder_config.train_files
-                        for i in read_id_file(os.path.join(root, "exp", f))})
+    train_ids = sorted({i for f in self.builder_config.train_files for i in read_id_file(os.path.join(root, "exp", f))})
     test_ids = read_id_file(os.path.join(root, "exp", "test_id.txt"))
     return {
         "train": self._generate_examples(root, train_ids, "train"),
@@ -86,13 +86,23 @@ class SysuMm01(tfds.core.GeneratorBasedBuilder):
           common.check_image(path)
           modalities_of.setdefault(identity, set()).add(modality)
           relative = f"cam{camera}/{identity:04d}/{name}"
-          examples.append((relative, {"image": path, "label": label, "identity": identity,
-                                      "camera": camera, "modality": modality, "path": relative}))
+          examples.append(
+              (
+                  relative,
+                  {
+                      "image": path,
+                      "label": label,
+                      "identity": identity,
+                      "camera": camera,
+                      "modality": modality,
+                      "path": relative,
+                  },
+              )
+          )
     where = os.path.join(root, "exp")
     absent = sorted(set(identities) - set(modalities_of))
     if absent:
-      raise common.LayoutError(
-          f"{where}: {split} identities {absent[:10]} have no image in any cam*/NNNN folder.")
+      raise common.LayoutError(f"{where}: {split} identities {absent[:10]} have no image in any cam*/NNNN folder.")
     if split == "train":
       common.require_both_modalities(split, modalities_of, where)
     yield from examples

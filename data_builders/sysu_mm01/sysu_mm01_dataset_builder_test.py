@@ -36,8 +36,9 @@ def ids(name):
   return [int(t) for t in pathlib.Path(os.path.join(DUMMY, "exp", name)).read_text().split(",")]
 
 
-@pytest.mark.parametrize("config,id_files", [("default", ["train_id.txt", "val_id.txt"]),
-                                             ("train_only", ["train_id.txt"])])
+@pytest.mark.parametrize(
+    "config,id_files", [("default", ["train_id.txt", "val_id.txt"]), ("train_only", ["train_id.txt"])]
+)
 def test_splits_match_files(tmp_path, config, id_files):
   cols = build(DUMMY, tmp_path, config)
   expected = {"train": sorted(i for f in id_files for i in ids(f)), "test": ids("test_id.txt")}
@@ -80,8 +81,11 @@ def test_error_missing_split_file(tmp_path):
 def test_error_corrupt_image(tmp_path):
   root = copy_dummy(tmp_path)
   test_id = ids("test_id.txt")[0]
-  victim = sorted((root / "cam3").glob(f"{test_id:04d}/*.jpg"))[0] if (root / "cam3" / f"{test_id:04d}").exists() \
+  victim = (
+      sorted((root / "cam3").glob(f"{test_id:04d}/*.jpg"))[0]
+      if (root / "cam3" / f"{test_id:04d}").exists()
       else sorted(root.glob(f"cam*/{test_id:04d}/*.jpg"))[0]
+  )
   victim.write_bytes(b"not a jpeg")
   with pytest.raises(LayoutError, match=f"{victim}: not a readable image"):
     build(root, tmp_path / "out")

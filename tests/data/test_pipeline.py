@@ -51,8 +51,16 @@ def test_resume_mid_epoch_gives_the_same_batches(sysu, data_dir, workers):
 def test_hosts_split_the_global_batch(sysu):
   cfg, src, cols = sysu
   whole = next(iter(pipeline.train_dataset(src["train"], cols["train"], cfg, num_batches=1, seed=2)))
-  parts = [next(iter(pipeline.train_dataset(src["train"], cols["train"], cfg, num_batches=1, seed=2,
-                                            process_index=h, process_count=2))) for h in range(2)]
+  parts = [
+      next(
+          iter(
+              pipeline.train_dataset(
+                  src["train"], cols["train"], cfg, num_batches=1, seed=2, process_index=h, process_count=2
+              )
+          )
+      )
+      for h in range(2)
+  ]
   for key in ("image", "label", "camera"):
     np.testing.assert_array_equal(np.concatenate([p[key] for p in parts], axis=1), whole[key])
   with pytest.raises(ValueError, match="do not split over 3 hosts"):
@@ -68,6 +76,7 @@ def test_eval_batches_are_ordered_and_padded(sysu):
   mask = np.concatenate([b["mask"] for b in batches])
   got = np.concatenate([b["record"] for b in batches])[mask]
   np.testing.assert_array_equal(got, records)
-  assert mask.sum() == len(records) and not mask[len(records):].any()
-  np.testing.assert_array_equal(np.concatenate([b["identity"] for b in batches])[mask],
-                                cols["test"]["identity"][records])
+  assert mask.sum() == len(records) and not mask[len(records) :].any()
+  np.testing.assert_array_equal(
+      np.concatenate([b["identity"] for b in batches])[mask], cols["test"]["identity"][records]
+  )

@@ -33,7 +33,9 @@ def test_pk_batch(index):
         assert (labels[group] == y).all()
         if np.sum((labels == y) & (modality == modality[group[0]])) >= 3:
           assert len(set(group)) == 3
-  np.testing.assert_array_equal(samplers.pk_batch(idx, 5, p=4, k=3, seed=1), samplers.pk_batch(idx, 5, p=4, k=3, seed=1))
+  np.testing.assert_array_equal(
+      samplers.pk_batch(idx, 5, p=4, k=3, seed=1), samplers.pk_batch(idx, 5, p=4, k=3, seed=1)
+  )
   assert not np.array_equal(samplers.pk_batch(idx, 5, p=4, k=3, seed=1), samplers.pk_batch(idx, 6, p=4, k=3, seed=1))
 
 
@@ -81,8 +83,11 @@ def test_tuple_anchors_are_drawn_over_the_visible_images(index):
 
 def test_pk_with_replacement_and_the_code_s_epoch_length(index):
   idx, labels, modality = index
-  repeats = sum(len(set(r)) < len(r) for b in range(200)
-                for r in samplers.pk_batch(idx, b, p=3, k=4, seed=1, replace=True).reshape(2, 3, 4).reshape(-1, 4))
+  repeats = sum(
+      len(set(r)) < len(r)
+      for b in range(200)
+      for r in samplers.pk_batch(idx, b, p=3, k=4, seed=1, replace=True).reshape(2, 3, 4).reshape(-1, 4)
+  )
   assert repeats > 0  # with replacement, an identity with >= 4 images still repeats some
   for b in range(50):  # without, an identity with >= K images never does
     recs = samplers.pk_batch(idx, b, p=3, k=2, seed=1).reshape(2, 3, 2)

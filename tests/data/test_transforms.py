@@ -33,7 +33,7 @@ def test_pad_crop_is_a_window_of_the_padded_image():
     out = transforms.pad_crop(x, 3, np.random.default_rng(seed))
     padded = np.pad(x, ((3, 3), (3, 3), (0, 0)))
     assert out.shape == x.shape
-    assert any(np.array_equal(out, padded[t:t + 20, l:l + 10]) for t in range(7) for l in range(7))
+    assert any(np.array_equal(out, padded[t : t + 20, l : l + 10]) for t in range(7) for l in range(7))
 
 
 def test_channel_augment_options():
@@ -71,9 +71,19 @@ def test_random_erase_area_and_aspect():
 
 
 def test_train_transform_shape_and_determinism():
-  cfg = ml_collections.ConfigDict(dict(height=64, width=32, interpolation="bilinear", pad=10, flip=True,
-                                       channel_aug_prob=0.5, erasing_prob=0.5, erasing_area=(0.02, 0.4),
-                                       erasing_aspect=(0.3, 3.33)))
+  cfg = ml_collections.ConfigDict(
+      dict(
+          height=64,
+          width=32,
+          interpolation="bilinear",
+          pad=10,
+          flip=True,
+          channel_aug_prob=0.5,
+          erasing_prob=0.5,
+          erasing_area=(0.02, 0.4),
+          erasing_aspect=(0.3, 3.33),
+      )
+  )
   x = image(100, 41)
   a = transforms.train_transform(x, 0, np.random.default_rng(3), cfg)
   b = transforms.train_transform(x, 0, np.random.default_rng(3), cfg)
@@ -96,6 +106,7 @@ def test_resize_filters_are_pil_s():
 
   x = image(100, 41)
   for name, pil in (("bilinear", Image.BILINEAR), ("lanczos", Image.LANCZOS)):
-    np.testing.assert_array_equal(transforms.resize(x, 64, 32, name),
-                                  np.asarray(Image.fromarray(x).resize((32, 64), pil)))
+    np.testing.assert_array_equal(
+        transforms.resize(x, 64, 32, name), np.asarray(Image.fromarray(x).resize((32, 64), pil))
+    )
   assert not np.array_equal(transforms.resize(x, 64, 32, "lanczos"), transforms.resize(x, 64, 32))

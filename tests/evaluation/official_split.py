@@ -20,11 +20,19 @@ def real_shape_split(seed: int | None = None) -> tuple[dict[str, np.ndarray], np
   """
   cells = protocols.load_rand_perm_cam(RAND_PERM_CAM)
   test_ids = scipy.io.loadmat(os.path.join(SPLIT_DIR, "test_id.mat"))["id"].ravel()
-  rows = [(f"cam{c}/{i:04d}/{k:04d}.jpg", int(i), c) for c in range(1, 7) for i in test_ids
-          if i <= cells[c - 1, 0].shape[0] for k in range(1, cells[c - 1, 0][i - 1, 0].shape[1] + 1)]
+  rows = [
+      (f"cam{c}/{i:04d}/{k:04d}.jpg", int(i), c)
+      for c in range(1, 7)
+      for i in test_ids
+      if i <= cells[c - 1, 0].shape[0]
+      for k in range(1, cells[c - 1, 0][i - 1, 0].shape[1] + 1)
+  ]
   if seed is not None:
     rows = [rows[j] for j in np.random.default_rng(seed).permutation(len(rows))]
-  split = {"path": np.array([r[0] for r in rows]), "identity": np.array([r[1] for r in rows]),
-           "camera": np.array([r[2] for r in rows])}
+  split = {
+      "path": np.array([r[0] for r in rows]),
+      "identity": np.array([r[1] for r in rows]),
+      "camera": np.array([r[2] for r in rows]),
+  }
   split["modality"] = np.isin(split["camera"], protocols.QUERY_CAMERAS).astype(np.int32)
   return split, cells

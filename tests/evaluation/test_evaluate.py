@@ -17,9 +17,12 @@ def eval_config(**overrides):
 def split():
   rng = np.random.default_rng(0)
   rows = [(i, c, k) for i in range(1, 9) for c in (1, 2, 3, 4, 5, 6) for k in range(1, rng.integers(2, 5))]
-  return {"identity": np.array([r[0] for r in rows]), "camera": np.array([r[1] for r in rows]),
-          "modality": np.array([int(r[1] in (3, 6)) for r in rows]),
-          "path": np.array([f"cam{c}/{i:04d}/{k:04d}.jpg" for i, c, k in rows])}
+  return {
+      "identity": np.array([r[0] for r in rows]),
+      "camera": np.array([r[1] for r in rows]),
+      "modality": np.array([int(r[1] in (3, 6)) for r in rows]),
+      "path": np.array([f"cam{c}/{i:04d}/{k:04d}.jpg" for i, c, k in rows]),
+  }
 
 
 def test_identity_features_give_perfect_scores(split):
@@ -39,8 +42,9 @@ def test_trials_mean_and_std(split):
   rank1 = []
   for q, g in protocols.sysu_trials(split, mode="all", shots=1, trials=3):
     d = metrics.distances(features[q], features[g])
-    out = metrics.ranking_metrics(d, split["identity"][q], split["identity"][g], split["camera"][q],
-                                  split["camera"][g], protocol="sysu")
+    out = metrics.ranking_metrics(
+        d, split["identity"][q], split["identity"][g], split["camera"][q], split["camera"][g], protocol="sysu"
+    )
     rank1.append(100 * out["cmc"][0])
   r = results["modes"]["all_single"]
   assert [t["rank1"] for t in r["trials"]] == pytest.approx(rank1)
@@ -49,8 +53,9 @@ def test_trials_mean_and_std(split):
 
 def test_optional_steps_appear_in_metric_names(split):
   features = np.random.default_rng(3).normal(size=(len(split["identity"]), 8))
-  results = evaluate.evaluate_features(features, split, eval_config(modes=["all"], shots=[1], trials=1,
-                                                                    normalize=True, flip=True, rerank=True))
+  results = evaluate.evaluate_features(
+      features, split, eval_config(modes=["all"], shots=[1], trials=1, normalize=True, flip=True, rerank=True)
+  )
   keys = set(results["modes"]["all_single"]["mean"])
   assert {"rank1_l2_flip_rerank", "mAP_l2_flip_rerank", "mINP_l2_flip_rerank"} <= keys
   assert not {"rank1", "mAP", "mINP"} & keys
@@ -61,7 +66,9 @@ def test_regdb_directions(split):
   regdb = {"identity": np.repeat(np.arange(6), 4), "camera": np.tile([1, 1, 2, 2], 6)}
   regdb["modality"] = regdb["camera"] - 1
   features = np.eye(6)[regdb["identity"]]
-  results = evaluate.evaluate_features(features, regdb, eval_config(protocol="regdb", modes=list(protocols.REGDB_DIRECTIONS)))
+  results = evaluate.evaluate_features(
+      features, regdb, eval_config(protocol="regdb", modes=list(protocols.REGDB_DIRECTIONS))
+  )
   for direction in protocols.REGDB_DIRECTIONS:
     assert results["modes"][direction]["mean"]["mAP"] == pytest.approx(100.0)
     assert results["modes"][direction]["mean"]["queries"] == 12
@@ -69,8 +76,12 @@ def test_regdb_directions(split):
 
 def test_aggregate_and_write(tmp_path, split):
   rng = np.random.default_rng(4)
-  runs = [evaluate.evaluate_features(rng.normal(size=(len(split["identity"]), 8)), split,
-                                     eval_config(modes=["all"], shots=[1], trials=2)) for _ in range(3)]
+  runs = [
+      evaluate.evaluate_features(
+          rng.normal(size=(len(split["identity"]), 8)), split, eval_config(modes=["all"], shots=[1], trials=2)
+      )
+      for _ in range(3)
+  ]
   agg = evaluate.aggregate(runs)
   means = [run["modes"]["all_single"]["mean"]["mAP"] for run in runs]
   assert agg["modes"]["all_single"]["mean"]["mAP"] == pytest.approx(np.mean(means))
@@ -96,8 +107,10 @@ def test_extract_features_in_order_with_flip(sysu):
   feats = inference.extract_features(embed, src["test"], records, 0, cfg, batch_size=4, flip=True)
   assert feats.shape == (11, 4) and len(seen) == 2 * 3
   one = inference.extract_features(embed, src["test"], records[5:6], 0, cfg, batch_size=4, flip=False)
-  image = transforms.normalize(transforms.eval_transform(transforms.decode(src["test"][int(records[5])]["image"]), cfg.augment))
-  left, right = image[:, : image.shape[1] // 2].mean(), image[:, image.shape[1] // 2:][:, ::-1].mean()
+  image = transforms.normalize(
+      transforms.eval_transform(transforms.decode(src["test"][int(records[5])]["image"]), cfg.augment)
+  )
+  left, right = image[:, : image.shape[1] // 2].mean(), image[:, image.shape[1] // 2 :][:, ::-1].mean()
   np.testing.assert_allclose(one[0, :3], image.mean(axis=(0, 1)), rtol=1e-5)
   np.testing.assert_allclose(feats[5, :3], image.mean(axis=(0, 1)), rtol=1e-5)
   np.testing.assert_allclose(feats[5, 3], 0.5 * (left + right), rtol=1e-4)

@@ -99,8 +99,13 @@ def test_top_k_is_the_brute_force_ranking(protocol):
 
 def test_chunking_gives_the_same_result(monkeypatch):
   rng = np.random.default_rng(9)
-  args = (rng.random((50, 30)), rng.integers(0, 6, 50), rng.integers(0, 6, 30), rng.choice([3, 6], 50),
-          rng.choice([1, 2, 4, 5], 30))
+  args = (
+      rng.random((50, 30)),
+      rng.integers(0, 6, 50),
+      rng.integers(0, 6, 30),
+      rng.choice([3, 6], 50),
+      rng.choice([1, 2, 4, 5], 30),
+  )
   whole = metrics.ranking_metrics(*args, protocol="sysu")
   monkeypatch.setattr(metrics, "_CHUNK_BYTES", 1)
   chunked = metrics.ranking_metrics(*args, protocol="sysu")
@@ -113,7 +118,7 @@ def test_distances():
   a, b = rng.normal(size=(5, 8)), rng.normal(size=(7, 8))
   brute = np.array([[np.linalg.norm(x - y) for y in b] for x in a])
   np.testing.assert_allclose(metrics.distances(a, b, "euclidean"), brute, rtol=1e-5)
-  np.testing.assert_allclose(metrics.distances(a, b, "sqeuclidean"), brute ** 2, rtol=1e-4)
+  np.testing.assert_allclose(metrics.distances(a, b, "sqeuclidean"), brute**2, rtol=1e-4)
   cos = np.array([[x @ y / np.linalg.norm(x) / np.linalg.norm(y) for y in b] for x in a])
   np.testing.assert_allclose(metrics.distances(a, b, "cosine"), 1 - cos, atol=1e-6)
   with pytest.raises(ValueError, match="metric"):
@@ -129,7 +134,7 @@ def rerank_brute_force(q, g, k1, k2, lam):
   order = [sorted(range(n), key=lambda j: (d[i, j], j)) for i in range(n)]
 
   def recip(i, k):
-    return {j for j in order[i][:k + 1] if i in order[j][:k + 1]}
+    return {j for j in order[i][: k + 1] if i in order[j][: k + 1]}
 
   v = np.zeros((n, n))
   for i in range(n):

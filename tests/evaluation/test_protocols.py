@@ -33,8 +33,9 @@ def test_real_shape_gallery_sizes(real_shape, sampling, mode, size):
 
 def test_official_takes_row_trial_of_the_permutation(real_shape):
   split, cells = real_shape
-  for trial, (_, g) in enumerate(protocols.sysu_trials(split, mode="all", shots=10, trials=3,
-                                                       sampling="official", rand_perm_cam=cells)):
+  for trial, (_, g) in enumerate(
+      protocols.sysu_trials(split, mode="all", shots=10, trials=3, sampling="official", rand_perm_cam=cells)
+  ):
     expected = []
     for i in sorted(set(split["identity"])):
       for c in (1, 2, 4, 5):
@@ -78,7 +79,9 @@ def test_official_errors(real_shape):
   split, cells = real_shape
   with pytest.raises(ValueError, match="needs rand_perm_cam"):
     next(protocols.sysu_trials(split, sampling="official"))
-  keep = ~((split["camera"] == 1) & (split["path"] == f"cam1/{split['identity'][split['camera'] == 1][0]:04d}/0001.jpg"))
+  keep = ~(
+      (split["camera"] == 1) & (split["path"] == f"cam1/{split['identity'][split['camera'] == 1][0]:04d}/0001.jpg")
+  )
   short = {k: v[keep] for k, v in split.items()}
   with pytest.raises(ValueError, match=r"camera 1, identity \d{4} permutes \d+ images but the test split has"):
     next(protocols.sysu_trials(short, sampling="official", rand_perm_cam=cells))
@@ -87,8 +90,12 @@ def test_official_errors(real_shape):
 
 
 def test_regdb_directions():
-  split = {"camera": np.array([1, 2, 2, 1, 2]), "identity": np.arange(5), "modality": np.array([0, 1, 1, 0, 1]),
-           "path": np.array(["a"] * 5)}
+  split = {
+      "camera": np.array([1, 2, 2, 1, 2]),
+      "identity": np.arange(5),
+      "modality": np.array([0, 1, 1, 0, 1]),
+      "path": np.array(["a"] * 5),
+  }
   q, g = protocols.regdb_trial(split, direction="visible_to_thermal")
   np.testing.assert_array_equal(q, [0, 3])
   np.testing.assert_array_equal(g, [1, 2, 4])

@@ -36,6 +36,7 @@ def modality_mutual_learning(zv, zr, modality):
   def softmax(z):
     e = np.exp(z - z.max())
     return e / e.sum()
+
   terms = {0: [], 1: []}
   for v, r, m in zip(np.asarray(zv, float), np.asarray(zr, float), modality):
     pv, pr = softmax(v), softmax(r)
@@ -130,8 +131,7 @@ def contrastive_center(f, y, m, variant):
   c, _ = centres(f, y, m)
   ids = sorted({k[0] for k in c})
   mid = {k: 0.5 * (c[(k, 0)] + c[(k, 1)]) for k in ids}
-  return np.mean([softplus(dist(c[(k, 0)], c[(k, 1)]) - min(dist(mid[k], mid[j]) for j in ids if j != k))
-                  for k in ids])
+  return np.mean([softplus(dist(c[(k, 0)], c[(k, 1)]) - min(dist(mid[k], mid[j]) for j in ids if j != k)) for k in ids])
 
 
 def enumerate_angular(ra, rp, rn, ia, ip, i_n, variant, margin=1.0):
@@ -141,8 +141,10 @@ def enumerate_angular(ra, rp, rn, ia, ip, i_n, variant, margin=1.0):
     terms = []
     for a, p, nx, ns in zip(a_set, p_set, nx_set, ns_set):
       if variant == "paper":
-        terms.append(math.exp(relu(cos(a, nx)) - relu(cos(a, p)) + margin)
-                     + math.exp(relu(cos(a, ns)) - relu(cos(a, p)) + margin))
+        terms.append(
+            math.exp(relu(cos(a, nx)) - relu(cos(a, p)) + margin)
+            + math.exp(relu(cos(a, ns)) - relu(cos(a, p)) + margin)
+        )
       else:
         terms.append(relu(relu(cos(a, ns)) - cos(a, p) + margin))
     total += np.mean(terms) if variant == "paper" else math.exp(np.mean(terms))

@@ -20,8 +20,7 @@ def batch(seed=0, p=4, d=8, spread=1.0):
         modality.append(m)
         feats.append(centre + rng.normal(size=d))
   perm = rng.permutation(len(labels))
-  return (np.asarray(feats, np.float32)[perm], np.asarray(labels, np.int32)[perm],
-          np.asarray(modality, np.int32)[perm])
+  return (np.asarray(feats, np.float32)[perm], np.asarray(labels, np.int32)[perm], np.asarray(modality, np.int32)[perm])
 
 
 def batch_with_pairs(seed=0, p=4, d=8):
@@ -38,25 +37,52 @@ def tuples(seed=0, n=6, d=8):
 # (name, jax fn(f, y, m), brute force fn(f, y, m)) on `batch_with_pairs` data.
 BATCH_LOSSES = [
     ("batch_hard", lambda f, y, m: losses.batch_hard_triplet(f, y, 0.3), lambda f, y, m: bf.batch_hard(f, y, 0.3)),
-    ("cm_triplet", lambda f, y, m: losses.cross_modality_triplet(f, y, m, 0.3),
-     lambda f, y, m: bf.cross_modality_triplet(f, y, m, 0.3)),
+    (
+        "cm_triplet",
+        lambda f, y, m: losses.cross_modality_triplet(f, y, m, 0.3),
+        lambda f, y, m: bf.cross_modality_triplet(f, y, m, 0.3),
+    ),
     ("wrt_paper", lambda f, y, m: losses.weighted_regularized_triplet(f, y), lambda f, y, m: bf.wrt(f, y, "paper")),
-    ("wrt_reference", lambda f, y, m: losses.weighted_regularized_triplet(f, y, variant="reference"),
-     lambda f, y, m: bf.wrt(f, y, "reference")),
-    ("hctri_mean", lambda f, y, m: losses.hetero_center_triplet(f, y, m, 0.3),
-     lambda f, y, m: bf.hetero_center(f, y, m, 0.3, "mean")),
-    ("hctri_sum", lambda f, y, m: losses.hetero_center_triplet(f, y, m, 0.3, reduction="sum"),
-     lambda f, y, m: bf.hetero_center(f, y, m, 0.3, "sum")),
-    ("cm_center", lambda f, y, m: losses.cross_modality_center(f, y, m, 0.7),
-     lambda f, y, m: bf.cross_modality_center(f, y, m, 0.7)),
-    ("dual_constraint_sum", lambda f, y, m: losses.cross_modality_dual_constraint(f, y, m, 0.3),
-     lambda f, y, m: bf.dual_constraint(f, y, m, 0.3, "sum")),
-    ("dual_constraint_mean", lambda f, y, m: losses.cross_modality_dual_constraint(f, y, m, 0.5, reduction="mean"),
-     lambda f, y, m: bf.dual_constraint(f, y, m, 0.5, "mean")),
-    ("contrastive_paper", lambda f, y, m: losses.cross_modality_contrastive_center(f, y, m),
-     lambda f, y, m: bf.contrastive_center(f, y, m, "paper")),
-    ("contrastive_reference", lambda f, y, m: losses.cross_modality_contrastive_center(f, y, m, variant="reference"),
-     lambda f, y, m: bf.contrastive_center(f, y, m, "reference")),
+    (
+        "wrt_reference",
+        lambda f, y, m: losses.weighted_regularized_triplet(f, y, variant="reference"),
+        lambda f, y, m: bf.wrt(f, y, "reference"),
+    ),
+    (
+        "hctri_mean",
+        lambda f, y, m: losses.hetero_center_triplet(f, y, m, 0.3),
+        lambda f, y, m: bf.hetero_center(f, y, m, 0.3, "mean"),
+    ),
+    (
+        "hctri_sum",
+        lambda f, y, m: losses.hetero_center_triplet(f, y, m, 0.3, reduction="sum"),
+        lambda f, y, m: bf.hetero_center(f, y, m, 0.3, "sum"),
+    ),
+    (
+        "cm_center",
+        lambda f, y, m: losses.cross_modality_center(f, y, m, 0.7),
+        lambda f, y, m: bf.cross_modality_center(f, y, m, 0.7),
+    ),
+    (
+        "dual_constraint_sum",
+        lambda f, y, m: losses.cross_modality_dual_constraint(f, y, m, 0.3),
+        lambda f, y, m: bf.dual_constraint(f, y, m, 0.3, "sum"),
+    ),
+    (
+        "dual_constraint_mean",
+        lambda f, y, m: losses.cross_modality_dual_constraint(f, y, m, 0.5, reduction="mean"),
+        lambda f, y, m: bf.dual_constraint(f, y, m, 0.5, "mean"),
+    ),
+    (
+        "contrastive_paper",
+        lambda f, y, m: losses.cross_modality_contrastive_center(f, y, m),
+        lambda f, y, m: bf.contrastive_center(f, y, m, "paper"),
+    ),
+    (
+        "contrastive_reference",
+        lambda f, y, m: losses.cross_modality_contrastive_center(f, y, m, variant="reference"),
+        lambda f, y, m: bf.contrastive_center(f, y, m, "reference"),
+    ),
 ]
 
 
@@ -87,38 +113,54 @@ def test_bfloat16_inputs_give_float32(name, fn, brute):
   f, y, m = batch_with_pairs(2)
   got = fn(jnp.asarray(f, jnp.bfloat16), y, m)
   assert got.dtype == jnp.float32
-  np.testing.assert_allclose(float(got), brute(np.asarray(jnp.asarray(f, jnp.bfloat16), np.float32), y, m), rtol=1e-3, atol=1e-3)
+  np.testing.assert_allclose(
+      float(got), brute(np.asarray(jnp.asarray(f, jnp.bfloat16), np.float32), y, m), rtol=1e-3, atol=1e-3
+  )
 
 
 def test_separated_centres_give_zero_hinged_losses():
   f, y, m = batch_with_pairs(3)
   far = f * 0.01 + np.eye(8, dtype=np.float32)[y] * 100.0  # identities 100 apart, each tight
-  for loss in (losses.batch_hard_triplet(far, y), losses.cross_modality_triplet(far, y, m),
-               losses.hetero_center_triplet(far, y, m), losses.cross_modality_dual_constraint(far, y, m)):
+  for loss in (
+      losses.batch_hard_triplet(far, y),
+      losses.cross_modality_triplet(far, y, m),
+      losses.hetero_center_triplet(far, y, m),
+      losses.cross_modality_dual_constraint(far, y, m),
+  ):
     assert float(loss) == 0.0
   # Cross-modality centre: only the pull term is left, the mean distance to the other modality's centre.
-  np.testing.assert_allclose(float(losses.cross_modality_center(far, y, m)), bf.cross_modality_center(far, y, m, 0.7), atol=1e-5)
+  np.testing.assert_allclose(
+      float(losses.cross_modality_center(far, y, m)), bf.cross_modality_center(far, y, m, 0.7), atol=1e-5
+  )
 
 
 def test_contrastive_center_hand_worked():
   # Two identities, identical modalities (d_intra = 0), unit features e1 and e2: d_inter = sqrt(2).
   f = np.array([[1, 0], [1, 0], [0, 1], [0, 1]], np.float32)
   y, m = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
-  np.testing.assert_allclose(float(losses.cross_modality_contrastive_center(f, y, m)), np.log1p(np.exp(-np.sqrt(2))), rtol=1e-6)
+  np.testing.assert_allclose(
+      float(losses.cross_modality_contrastive_center(f, y, m)), np.log1p(np.exp(-np.sqrt(2))), rtol=1e-6
+  )
 
 
 def test_identity_loss():
   rng = np.random.default_rng(0)
   logits, labels = rng.normal(size=(6, 5)).astype(np.float32), rng.integers(0, 5, 6)
   for eps in (0.0, 0.1):
-    np.testing.assert_allclose(float(jax.jit(losses.identity_loss, static_argnums=2)(logits, labels, eps)),
-                               bf.identity_loss(logits, labels, eps), rtol=1e-5)
+    np.testing.assert_allclose(
+        float(jax.jit(losses.identity_loss, static_argnums=2)(logits, labels, eps)),
+        bf.identity_loss(logits, labels, eps),
+        rtol=1e-5,
+    )
   # Hand-worked: uniform logits over 4 classes give log 4 whatever the smoothing.
   assert float(losses.identity_loss(np.zeros((2, 4)), np.array([1, 3]), 0.1)) == pytest.approx(np.log(4), rel=1e-6)
   assert losses.identity_loss(jnp.zeros((2, 4), jnp.bfloat16), np.array([1, 3])).dtype == jnp.float32
   where = np.array([True, False, True, True, False, False])
-  np.testing.assert_allclose(float(losses.identity_loss(logits, labels, 0.1, where=where)),
-                             bf.identity_loss(logits[where], labels[where], 0.1), rtol=1e-5)
+  np.testing.assert_allclose(
+      float(losses.identity_loss(logits, labels, 0.1, where=where)),
+      bf.identity_loss(logits[where], labels[where], 0.1),
+      rtol=1e-5,
+  )
 
 
 def test_modality_mutual_learning():
@@ -148,18 +190,24 @@ def test_enumerate_angular_triplet(variant):
     t = tuples(seed)
     got = jax.jit(lambda *a: losses.enumerate_angular_triplet(*a, variant=variant))(*t)
     np.testing.assert_allclose(float(got), bf.enumerate_angular(*t, variant), rtol=1e-5)
-    np.testing.assert_allclose(float(losses.enumerate_angular_triplet(*t, variant=variant, margin=0.3)),
-                               bf.enumerate_angular(*t, variant, margin=0.3), rtol=1e-5)
+    np.testing.assert_allclose(
+        float(losses.enumerate_angular_triplet(*t, variant=variant, margin=0.3)),
+        bf.enumerate_angular(*t, variant, margin=0.3),
+        rtol=1e-5,
+    )
     perm = np.random.default_rng(seed).permutation(6)  # tuples may come in any order
-    np.testing.assert_allclose(float(losses.enumerate_angular_triplet(*[x[perm] for x in t], variant=variant)),
-                               float(got), rtol=1e-6)
+    np.testing.assert_allclose(
+        float(losses.enumerate_angular_triplet(*[x[perm] for x in t], variant=variant)), float(got), rtol=1e-6
+    )
   zero = [np.zeros_like(x) for x in t]  # zero features (e.g. dead ReLUs): finite gradients
   grads = jax.grad(lambda *a: losses.enumerate_angular_triplet(*a, variant=variant), argnums=tuple(range(6)))(*zero)
   assert all(bool(jnp.isfinite(g).all()) for g in grads)
   same = [t[0]] * 6  # zero angles everywhere: finite gradients
   grads = jax.grad(lambda *a: losses.enumerate_angular_triplet(*a, variant=variant), argnums=tuple(range(6)))(*same)
   assert all(bool(jnp.isfinite(g).all()) for g in grads)
-  assert losses.enumerate_angular_triplet(*[jnp.asarray(x, jnp.bfloat16) for x in t], variant=variant).dtype == jnp.float32
+  assert (
+      losses.enumerate_angular_triplet(*[jnp.asarray(x, jnp.bfloat16) for x in t], variant=variant).dtype == jnp.float32
+  )
 
 
 def test_angular_compactness():

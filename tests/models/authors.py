@@ -73,8 +73,9 @@ def authors_net(method: str, classes: int, seed: int = 0):
   torch.manual_seed(seed)
   if method == "agw":
     return module.embed_net(classes, no_local="on", gm_pool="on")
-  return module.embed_net(classes, no_local="off", gm_pool="on", share_net=2, pcb="on", local_feat_dim=256,
-                          num_strips=6)
+  return module.embed_net(
+      classes, no_local="off", gm_pool="on", share_net=2, pcb="on", local_feat_dim=256, num_strips=6
+  )
 
 
 def authors_step(method: str, net, x: np.ndarray, labels: np.ndarray, dtype) -> dict[str, Any]:
@@ -84,8 +85,9 @@ def authors_step(method: str, net, x: np.ndarray, labels: np.ndarray, dtype) -> 
 
   net = copy.deepcopy(net).to(dtype)
   net.train()
-  inputs = [torch.from_numpy(np.transpose(np.asarray(normalize(x[m]), np.float64), (0, 3, 1, 2))).to(dtype)
-            for m in (0, 1)]
+  inputs = [
+      torch.from_numpy(np.transpose(np.asarray(normalize(x[m]), np.float64), (0, 3, 1, 2))).to(dtype) for m in (0, 1)
+  ]
   target = torch.from_numpy(np.concatenate([labels, labels])).long()
   loss_module = sys.modules["loss"]
   lr = 0.1 * (0 + 1) / 10  # adjust_learning_rate(epoch=0)
@@ -96,19 +98,32 @@ def authors_step(method: str, net, x: np.ndarray, labels: np.ndarray, dtype) -> 
     heads = list(net.local_conv_list.parameters()) + list(net.fc_list.parameters())
     groups = [net.local_conv_list.parameters(), net.fc_list.parameters()]
   base = [p for p in net.parameters() if all(p is not h for h in heads)]
-  optimizer = torch.optim.SGD([{"params": base, "lr": 0.1 * lr}] + [{"params": g, "lr": lr} for g in groups],
-                              weight_decay=5e-4, momentum=0.9, nesterov=True)
+  optimizer = torch.optim.SGD(
+      [{"params": base, "lr": 0.1 * lr}] + [{"params": g, "lr": lr} for g in groups],
+      weight_decay=5e-4,
+      momentum=0.9,
+      nesterov=True,
+  )
   if method == "agw":
     feat, logits = net(inputs[0], inputs[1])
-    terms = {"identity": torch.nn.CrossEntropyLoss()(logits, target), "wrt": loss_module.TripletLoss_WRT()(feat, target)[0]}
+    terms = {
+        "identity": torch.nn.CrossEntropyLoss()(logits, target),
+        "wrt": loss_module.TripletLoss_WRT()(feat, target)[0],
+    }
   else:
     feats, logits, feat_all = net(inputs[0], inputs[1])
     identity = loss_module.CrossEntropyLabelSmooth(logits[0].shape[1], use_gpu=False)
     center = loss_module.CenterTripletLoss(batch_size=len(target), margin=0.3)
-    terms = {"part_identity": sum(identity(z, target) for z in logits), "hetero_center": center(feat_all, target)[0],
-             "part_hetero_center": sum(center(f, target)[0] for f in feats)}
-  total = sum(terms.values()) if method == "agw" else (terms["part_identity"] + terms["hetero_center"]
-                                                       + 2.0 * terms["part_hetero_center"])
+    terms = {
+        "part_identity": sum(identity(z, target) for z in logits),
+        "hetero_center": center(feat_all, target)[0],
+        "part_hetero_center": sum(center(f, target)[0] for f in feats),
+    }
+  total = (
+      sum(terms.values())
+      if method == "agw"
+      else (terms["part_identity"] + terms["hetero_center"] + 2.0 * terms["part_hetero_center"])
+  )
   optimizer.zero_grad()
   total.backward()
   optimizer.step()
@@ -140,8 +155,11 @@ def our_step(cfg, x: np.ndarray, labels: np.ndarray):
   weights = train.load_weights(cfg)
   classes = convert.num_classes(weights.init_from)
   program, state = train.create(cfg, classes, steps_per_epoch=10, weights=weights)
-  batch = {"image": x, "label": np.stack([labels, labels]).astype(np.int32),
-           "modality": np.stack([np.zeros_like(labels), np.ones_like(labels)]).astype(np.int32)}
+  batch = {
+      "image": x,
+      "label": np.stack([labels, labels]).astype(np.int32),
+      "modality": np.stack([np.zeros_like(labels), np.ones_like(labels)]).astype(np.int32),
+  }
   new_state, metrics = jax.jit(lambda s, b: train.train_step(program, s, b))(state, batch)
   return program, new_state, {k.removeprefix("loss/"): float(v) for k, v in metrics.items() if k.startswith("loss/")}
 
@@ -154,8 +172,10 @@ def as_ours(cfg, state: dict[str, np.ndarray], classes: int):
 
 
 def max_difference(a, b) -> float:
-  return max(float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))))
-             for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+  return max(
+      float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))))
+      for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))
+  )
 
 
 def compare(method: str, tmp_dir: str, *, p: int = 3, k: int = 2, height: int = 96, seed: int = 0) -> dict[str, tuple]:
@@ -178,10 +198,14 @@ def compare(method: str, tmp_dir: str, *, p: int = 3, k: int = 2, height: int = 
   split = {dtype: nnx.split(as_ours(cfg, t["state"], classes), nnx.Param, ...)[1:] for dtype, t in theirs.items()}
   f64, f32 = torch.float64, torch.float32
   relative = lambda a, b: abs(a - b) / max(abs(b), 1.0)
-  out = {"loss terms (relative)": (max(relative(terms[n], v) for n, v in theirs[f64]["terms"].items()),
-                                   max(relative(theirs[f32]["terms"][n], v) for n, v in theirs[f64]["terms"].items())),
-         "parameters": (max_difference(state.params, split[f64][0]), max_difference(split[f32][0], split[f64][0])),
-         "BatchNorm statistics": (max_difference(state.rest, split[f64][1]), max_difference(split[f32][1], split[f64][1]))}
+  out = {
+      "loss terms (relative)": (
+          max(relative(terms[n], v) for n, v in theirs[f64]["terms"].items()),
+          max(relative(theirs[f32]["terms"][n], v) for n, v in theirs[f64]["terms"].items()),
+      ),
+      "parameters": (max_difference(state.params, split[f64][0]), max_difference(split[f32][0], split[f64][0])),
+      "BatchNorm statistics": (max_difference(state.rest, split[f64][1]), max_difference(split[f32][1], split[f64][1])),
+  }
   embed = inference.embedder(train.inference_model(program, state))
   ours_f, theirs_f = [], {f64: [], f32: []}
   for modality in (0, 1):

@@ -15,21 +15,22 @@ def conv2d(x, w, stride, pad, bias=None):
   cols = np.empty((b, oh, ow, kh, kw, ci))
   for i in range(kh):
     for j in range(kw):
-      cols[:, :, :, i, j] = x[:, i:i + stride * oh:stride, j:j + stride * ow:stride]
+      cols[:, :, :, i, j] = x[:, i : i + stride * oh : stride, j : j + stride * ow : stride]
   out = cols.reshape(b, oh, ow, -1) @ w.transpose(2, 3, 1, 0).reshape(-1, co)
   return out if bias is None else out + bias
 
 
 def bn(x, state, prefix, eps=1e-5):
-  return ((x - state[f"{prefix}.running_mean"]) / np.sqrt(state[f"{prefix}.running_var"] + eps)
-          * state[f"{prefix}.weight"] + state[f"{prefix}.bias"])
+  return (x - state[f"{prefix}.running_mean"]) / np.sqrt(state[f"{prefix}.running_var"] + eps) * state[
+      f"{prefix}.weight"
+  ] + state[f"{prefix}.bias"]
 
 
 def maxpool3x3s2(x):
   x = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=-np.inf)
   b, h, w, c = x.shape
   oh, ow = (h - 3) // 2 + 1, (w - 3) // 2 + 1
-  return np.max([x[:, i:i + 2 * oh:2, j:j + 2 * ow:2] for i in range(3) for j in range(3)], axis=0)
+  return np.max([x[:, i : i + 2 * oh : 2, j : j + 2 * ow : 2] for i in range(3) for j in range(3)], axis=0)
 
 
 def resnet50(images_uint8, state, blocks=(3, 4, 6, 3), last_stride=2):
@@ -82,16 +83,23 @@ def resnet_names(prefix, width=64, blocks=(3, 4, 6, 3), stages=range(5)):
       p = f"{prefix}layer{s}.{b}"
       c = cin if b == 0 else 4 * w
       if s in stages:
-        names.update({f"{p}.conv1.weight": (w, c, 1, 1), **bn_names(f"{p}.bn1", w), f"{p}.conv2.weight": (w, w, 3, 3),
-                      **bn_names(f"{p}.bn2", w), f"{p}.conv3.weight": (4 * w, w, 1, 1), **bn_names(f"{p}.bn3", 4 * w)})
+        names.update(
+            {
+                f"{p}.conv1.weight": (w, c, 1, 1),
+                **bn_names(f"{p}.bn1", w),
+                f"{p}.conv2.weight": (w, w, 3, 3),
+                **bn_names(f"{p}.bn2", w),
+                f"{p}.conv3.weight": (4 * w, w, 1, 1),
+                **bn_names(f"{p}.bn3", 4 * w),
+            }
+        )
         if b == 0:
           names.update({f"{p}.downsample.0.weight": (4 * w, c, 1, 1), **bn_names(f"{p}.downsample.1", 4 * w)})
     cin = 4 * w
   return names
 
 
-def agw_names(width=64, blocks=(3, 4, 6, 3), non_local=((2, 2), (2, 3), (3, 3), (3, 4), (3, 5)), inner=1,
-              classes=395):
+def agw_names(width=64, blocks=(3, 4, 6, 3), non_local=((2, 2), (2, 3), (3, 3), (3, 4), (3, 5)), inner=1, classes=395):
   """The AGW code's state dict (model.py embed_net, no_local='on', gm_pool='on'): three full ResNets,
   of which it uses the modality stems and the shared layer1-4; NL_<stage>.<j>; BNNeck; classifier."""
   names = {}
@@ -101,9 +109,19 @@ def agw_names(width=64, blocks=(3, 4, 6, 3), non_local=((2, 2), (2, 3), (3, 3), 
   for stage, _ in sorted(non_local):
     j = counts[stage] = counts.get(stage, -1) + 1
     c, p = width * 2 ** (stage - 1) * 4, f"NL_{stage}.{j}"
-    names.update({f"{p}.g.0.weight": (inner, c, 1, 1), f"{p}.g.0.bias": (inner,), f"{p}.W.0.weight": (c, inner, 1, 1),
-                  f"{p}.W.0.bias": (c,), **bn_names(f"{p}.W.1", c), f"{p}.theta.weight": (inner, c, 1, 1),
-                  f"{p}.theta.bias": (inner,), f"{p}.phi.weight": (inner, c, 1, 1), f"{p}.phi.bias": (inner,)})
+    names.update(
+        {
+            f"{p}.g.0.weight": (inner, c, 1, 1),
+            f"{p}.g.0.bias": (inner,),
+            f"{p}.W.0.weight": (c, inner, 1, 1),
+            f"{p}.W.0.bias": (c,),
+            **bn_names(f"{p}.W.1", c),
+            f"{p}.theta.weight": (inner, c, 1, 1),
+            f"{p}.theta.bias": (inner,),
+            f"{p}.phi.weight": (inner, c, 1, 1),
+            f"{p}.phi.bias": (inner,),
+        }
+    )
   dim = width * 32
   names.update({**bn_names("bottleneck", dim), "classifier.weight": (classes, dim)})
   return names
@@ -112,13 +130,21 @@ def agw_names(width=64, blocks=(3, 4, 6, 3), non_local=((2, 2), (2, 3), (3, 3), 
 def hctri_names(width=64, blocks=(3, 4, 6, 3), strips=6, dim=256, classes=395):
   """The HcTri code's state dict (model_mine.py embed_net, share_net=2, pcb on): the modality stems
   and layer1 per modality, the shared layer2-4, and per strip a 1x1 conv (bias) + BN and a classifier."""
-  names = {**resnet_names("visible_module.visible.", width, blocks, (0, 1)),
-           **resnet_names("thermal_module.thermal.", width, blocks, (0, 1)),
-           **resnet_names("base_resnet.base.", width, blocks, (2, 3, 4))}
+  names = {
+      **resnet_names("visible_module.visible.", width, blocks, (0, 1)),
+      **resnet_names("thermal_module.thermal.", width, blocks, (0, 1)),
+      **resnet_names("base_resnet.base.", width, blocks, (2, 3, 4)),
+  }
   for i in range(strips):
-    names.update({f"local_conv_list.{i}.0.weight": (dim, width * 32, 1, 1), f"local_conv_list.{i}.0.bias": (dim,),
-                  **bn_names(f"local_conv_list.{i}.1", dim), f"fc_list.{i}.weight": (classes, dim),
-                  f"fc_list.{i}.bias": (classes,)})
+    names.update(
+        {
+            f"local_conv_list.{i}.0.weight": (dim, width * 32, 1, 1),
+            f"local_conv_list.{i}.0.bias": (dim,),
+            **bn_names(f"local_conv_list.{i}.1", dim),
+            f"fc_list.{i}.weight": (classes, dim),
+            f"fc_list.{i}.bias": (classes,),
+        }
+    )
   return names
 
 
@@ -143,7 +169,7 @@ def non_local(x, state, p):
 
 def gem(x, p, axes=(1, 2)):
   """The AGW / HcTri code's GeM: (mean(x^p) + 1e-12)^(1/p)."""
-  return (np.mean(x ** p, axis=axes) + 1e-12) ** (1.0 / p)
+  return (np.mean(x**p, axis=axes) + 1e-12) ** (1.0 / p)
 
 
 def two_stream(images_uint8, state, modality, *, split, blocks, non_local_at=(), last_stride=1):

@@ -38,14 +38,18 @@ def test_the_generated_layouts_are_the_authors():
   """The names and shapes these tests generate match the authors' code: the tensor and parameter
   counts of their state dicts (measured by building their models: AGW 1,025 tensors and 71,365,839
   parameters, HcTri 438 and 27,492,802, with 395 classes)."""
-  for names, tensors, parameters in ((reference.agw_names(), 1025, 71_365_839), (reference.hctri_names(), 438, 27_492_802)):
+  for names, tensors, parameters in (
+      (reference.agw_names(), 1025, 71_365_839),
+      (reference.hctri_names(), 438, 27_492_802),
+  ):
     counters = sum(k.endswith("running_var") for k in names)  # one num_batches_tracked per BatchNorm
     assert len(names) + counters == tensors
     assert sum(int(np.prod(s)) for k, s in names.items() if "running" not in k) == parameters
 
 
-@pytest.mark.parametrize("arg,names", [("reference", reference.agw_names()),
-                                       ("regdb,reference", reference.agw_names(classes=206))])
+@pytest.mark.parametrize(
+    "arg,names", [("reference", reference.agw_names()), ("regdb,reference", reference.agw_names(classes=206))]
+)
 def test_full_size_agw_checkpoints_fit_agw_reference(arg, names):
   names = {**names, **{k.replace("running_var", "num_batches_tracked"): () for k in names if k.endswith("running_var")}}
   state = {k: np.zeros(s, np.float32) for k, s in names.items()}
@@ -87,7 +91,7 @@ def test_hctri_checkpoint_forward_matches_numpy(tmp_path):
     rows = fmap.shape[1] // parts.strips
     expected = []
     for i in range(parts.strips):
-      pooled = reference.gem(fmap[:, i * rows:(i + 1) * rows], parts.gem_p)
+      pooled = reference.gem(fmap[:, i * rows : (i + 1) * rows], parts.gem_p)
       reduced = pooled @ state[f"local_conv_list.{i}.0.weight"][:, :, 0, 0].T + state[f"local_conv_list.{i}.0.bias"]
       expected.append(np.maximum(reference.bn(reduced, state, f"local_conv_list.{i}.1"), 0))
       logits = expected[-1] @ state[f"fc_list.{i}.weight"].T + state[f"fc_list.{i}.bias"]
@@ -111,8 +115,10 @@ def test_every_problem_is_named_in_one_error(tmp_path):
   assert "unexpected extra_head.weight" in message
   # The paper config's non-local width (C/2) is not the code's: every non-local tensor is named.
   with pytest.raises(errors.UserError, match=r"NL_2\.0\.theta\.weight has shape \(1, 64, 1, 1\), expected \(32, 64"):
-    convert.load_two_stream(build_model(agw.get_config("test").model, CLASSES), random_checkpoint(
-        reference.agw_names(cfg.width, cfg.blocks, cfg.non_local, 1, CLASSES)))
+    convert.load_two_stream(
+        build_model(agw.get_config("test").model, CLASSES),
+        random_checkpoint(reference.agw_names(cfg.width, cfg.blocks, cfg.non_local, 1, CLASSES)),
+    )
 
 
 def test_eval_mode_evaluates_an_authors_model(data_dir, tmp_path):
@@ -127,8 +133,9 @@ def test_eval_mode_evaluates_an_authors_model(data_dir, tmp_path):
   assert results["modes"]["all_single"]["trials"][0]["queries"] > 0
   restored, step = inference.restore(cfg, str(tmp_path / "eval"))
   assert step == 0
-  np.testing.assert_array_equal(np.asarray(restored.params["heads"]["classifier"]["fc"]["kernel"][...]),
-                                state["classifier.weight"].T)
+  np.testing.assert_array_equal(
+      np.asarray(restored.params["heads"]["classifier"]["fc"]["kernel"][...]), state["classifier.weight"].T
+  )
 
 
 def test_create_starts_from_the_weights_the_config_names(tmp_path):
@@ -139,8 +146,9 @@ def test_create_starts_from_the_weights_the_config_names(tmp_path):
   np.savez(tmp_path / "sysu_agw.npz", **state)
   cfg.model.init_from = str(tmp_path / "sysu_agw.npz")
   _, created = train.create(cfg, CLASSES, steps_per_epoch=1)
-  np.testing.assert_array_equal(np.asarray(created.params["heads"]["classifier"]["fc"]["kernel"][...]),
-                                state["classifier.weight"].T)
+  np.testing.assert_array_equal(
+      np.asarray(created.params["heads"]["classifier"]["fc"]["kernel"][...]), state["classifier.weight"].T
+  )
   cfg.model.update(init_from="", pretrained=str(tmp_path / "resnet50.npz"))
   with pytest.raises(errors.UserError, match=r"resnet50\.npz: no such weights file"):
     train.create(cfg, CLASSES, steps_per_epoch=1)
@@ -149,16 +157,19 @@ def test_create_starts_from_the_weights_the_config_names(tmp_path):
 @pytest.fixture(name="torch")
 def fixture_torch():
   """torch, for the two tests that write `.t` files; they alone skip without it."""
-  return pytest.importorskip("torch", reason="torch is not installed: the .t / .pth reading tests need it "
-                             "(pip install -e '.[torch]')")
+  return pytest.importorskip(
+      "torch", reason="torch is not installed: the .t / .pth reading tests need it " "(pip install -e '.[torch]')"
+  )
 
 
 def test_torch_checkpoints_load_with_weights_only(torch, tmp_path):
   """A `torch.save` checkpoint as the authors write it ({'net': state_dict, 'mAP': ..., 'cmc': ...,
   'epoch': ...}, `module.` prefixes of DataParallel) loads; a pickle that needs more is refused."""
   state = {"module.a.weight": torch.ones(2, 3), "module.b.running_var": torch.full((4,), 2.0)}
-  torch.save({"net": state, "mAP": np.float64(47.65), "cmc": np.arange(20, dtype=np.float32), "epoch": 80},
-             tmp_path / "sysu_agw_p4_n8_lr_0.1_seed_0_best.t")
+  torch.save(
+      {"net": state, "mAP": np.float64(47.65), "cmc": np.arange(20, dtype=np.float32), "epoch": 80},
+      tmp_path / "sysu_agw_p4_n8_lr_0.1_seed_0_best.t",
+  )
   loaded_state = convert.load_state_dict(str(tmp_path / "sysu_agw_p4_n8_lr_0.1_seed_0_best.t"))
   assert sorted(loaded_state) == ["a.weight", "b.running_var"] and loaded_state["b.running_var"][0] == 2.0
 
@@ -173,10 +184,21 @@ def test_convert_turns_a_checkpoint_into_npz_for_machines_without_torch(torch, t
   cfg = hctri.get_config("reference,test").model
   parts = cfg.heads.parts
   state = random_checkpoint(reference.hctri_names(cfg.width, cfg.blocks, parts.strips, parts.dim, CLASSES))
-  counters = {k.replace("running_var", "num_batches_tracked"): torch.tensor(3) for k in state if k.endswith("running_var")}
-  torch.save({"net": {**{f"module.{k}": torch.from_numpy(v) for k, v in state.items()}, **counters},
-              "mAP": np.float64(80.0), "mINP": np.float64(60.0), "epoch": 42}, tmp_path / "regdb_best.t")
-  monkeypatch.setattr(sys, "argv", ["convert", "--src", str(tmp_path / "regdb_best.t"), "--dst", str(tmp_path / "x.npz")])
+  counters = {
+      k.replace("running_var", "num_batches_tracked"): torch.tensor(3) for k in state if k.endswith("running_var")
+  }
+  torch.save(
+      {
+          "net": {**{f"module.{k}": torch.from_numpy(v) for k, v in state.items()}, **counters},
+          "mAP": np.float64(80.0),
+          "mINP": np.float64(60.0),
+          "epoch": 42,
+      },
+      tmp_path / "regdb_best.t",
+  )
+  monkeypatch.setattr(
+      sys, "argv", ["convert", "--src", str(tmp_path / "regdb_best.t"), "--dst", str(tmp_path / "x.npz")]
+  )
   convert.main()
   converted = convert.load_state_dict(str(tmp_path / "x.npz"))
   assert sorted(converted) == sorted(state)  # prefixes and BatchNorm counters dropped, nothing else

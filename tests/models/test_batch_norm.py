@@ -15,7 +15,11 @@ def numpy_bn(x, scale, bias, running_mean, running_var, momentum=0.1, eps=1e-5):
   mean, var = x.mean(0), x.var(0)  # the biased variance normalises
   n = x.shape[0]
   out = (x - mean) / np.sqrt(var + eps) * scale + bias
-  return out, (1 - momentum) * running_mean + momentum * mean, (1 - momentum) * running_var + momentum * var * n / (n - 1)
+  return (
+      out,
+      (1 - momentum) * running_mean + momentum * mean,
+      (1 - momentum) * running_var + momentum * var * n / (n - 1),
+  )
 
 
 @pytest.mark.parametrize("dtype,mean,std", [(jnp.float32, 1e4, 1.0), (jnp.bfloat16, 64.0, 2.0)])
@@ -44,8 +48,9 @@ def test_inference_uses_the_running_statistics_and_changes_nothing():
   bn.mean[...], bn.var[...] = np.array([1.0, 2.0, 3.0], np.float32), np.array([4.0, 1.0, 0.25], np.float32)
   bn.use_running_average = True
   x = np.arange(6, dtype=np.float32).reshape(2, 3)
-  np.testing.assert_allclose(np.asarray(bn(jnp.asarray(x))), (x - [1, 2, 3]) / np.sqrt(np.array([4, 1, 0.25]) + 1e-5),
-                             rtol=1e-6)
+  np.testing.assert_allclose(
+      np.asarray(bn(jnp.asarray(x))), (x - [1, 2, 3]) / np.sqrt(np.array([4, 1, 0.25]) + 1e-5), rtol=1e-6
+  )
   np.testing.assert_array_equal(np.asarray(bn.mean[...]), [1, 2, 3])
   assert bn.bias is None
 

@@ -43,16 +43,34 @@ def test_resnet50_parameter_counts(split, factor):
   assert backbone_params(model) == expected
 
 
-@pytest.mark.parametrize("overrides,keys", [
-    ({}, {"pooled": (4, 2048), "bn": (4, 2048), "logits": (4, 395), "feature_map": (4, 18, 9, 2048),
-          "stage0": (4, 72, 36, 64), "stage1": (4, 72, 36, 256)}),
-    (dict(heads=common.heads(parts=dict(strips=6, dim=256)), split=3, non_local=()),
-     {"part_features": (4, 6, 256), "part_logits": (6, 4, 395), "parts": (4, 1536)}),
-    (dict(heads=common.heads(bnneck={}, modality_classifiers={})),
-     {"visible_logits": (4, 395), "infrared_logits": (4, 395)}),
-    (dict(position_attention=True, heads=common.heads(centers={}), test_feature="pooled", non_local=()),
-     {"centers": (395, 2048)}),
-])
+@pytest.mark.parametrize(
+    "overrides,keys",
+    [
+        (
+            {},
+            {
+                "pooled": (4, 2048),
+                "bn": (4, 2048),
+                "logits": (4, 395),
+                "feature_map": (4, 18, 9, 2048),
+                "stage0": (4, 72, 36, 64),
+                "stage1": (4, 72, 36, 256),
+            },
+        ),
+        (
+            dict(heads=common.heads(parts=dict(strips=6, dim=256)), split=3, non_local=()),
+            {"part_features": (4, 6, 256), "part_logits": (6, 4, 395), "parts": (4, 1536)},
+        ),
+        (
+            dict(heads=common.heads(bnneck={}, modality_classifiers={})),
+            {"visible_logits": (4, 395), "infrared_logits": (4, 395)},
+        ),
+        (
+            dict(position_attention=True, heads=common.heads(centers={}), test_feature="pooled", non_local=()),
+            {"centers": (395, 2048)},
+        ),
+    ],
+)
 def test_full_size_output_shapes(overrides, keys):
   cfg = common.model_config(**overrides)
 
@@ -88,7 +106,9 @@ def test_converter_names_every_problem():
     convert.check(state, convert.resnet50_shapes(), "torchvision ResNet-50")
   message = str(e.value)
   assert "3 problems" in message and "missing layer2.0.conv1.weight" in message
-  assert "layer3.1.bn2.weight has shape (7,), expected (256,)" in message and "unexpected layer5.0.conv1.weight" in message
+  assert (
+      "layer3.1.bn2.weight has shape (7,), expected (256,)" in message and "unexpected layer5.0.conv1.weight" in message
+  )
 
 
 def test_state_dict_files(tmp_path):
@@ -186,7 +206,7 @@ def test_gem_and_strips_against_numpy():
   np.testing.assert_allclose(np.asarray(heads.gem(jnp.asarray(x), 3.0, 1e-6)), expected, rtol=1e-5)
   s = np.asarray(heads.strips(jnp.asarray(x), 3))
   for i in range(3):
-    np.testing.assert_array_equal(s[:, i], x[:, 2 * i:2 * i + 2])
+    np.testing.assert_array_equal(s[:, i], x[:, 2 * i : 2 * i + 2])
 
 
 def test_position_attention_against_numpy():
@@ -228,7 +248,7 @@ def test_edge_maps_against_numpy_sobel():
   gray = np.pad(img[0, :, :, 0] / 255.0, 1)
   expected = np.zeros((16, 8))
   for kernel in edges.SOBEL:
-    r = sum(kernel[i, j] * gray[i:i + 16, j:j + 8] for i in range(3) for j in range(3))
+    r = sum(kernel[i, j] * gray[i : i + 16, j : j + 8] for i in range(3) for j in range(3))
     expected += np.abs(r)
   np.testing.assert_allclose(got[0, :, :, 0], expected, atol=1e-5)
 
@@ -239,7 +259,9 @@ def test_convert_cli_writes_a_loadable_npz(tmp_path, monkeypatch, capsys):
   state = reference.random_state(convert.resnet50_shapes(), seed=5)
   state["fc.weight"] = np.zeros((1000, 2048), np.float32)
   np.savez(tmp_path / "resnet50.npz", **state)
-  monkeypatch.setattr(sys, "argv", ["convert", "--src", str(tmp_path / "resnet50.npz"), "--dst", str(tmp_path / "out.npz")])
+  monkeypatch.setattr(
+      sys, "argv", ["convert", "--src", str(tmp_path / "resnet50.npz"), "--dst", str(tmp_path / "out.npz")]
+  )
   convert.main()
   out = convert.load_state_dict(str(tmp_path / "out.npz"))
   assert "fc.weight" not in out and set(out) == set(convert.resnet50_shapes())

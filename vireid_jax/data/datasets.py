@@ -48,8 +48,11 @@ def check(config: Any) -> list[str]:
     problems.append(f"data.builder_config: expected one of {names}, got {config.builder_config!r}.")
   if config.manual_dir and not problems:
     try:
-      common.check_layout(os.path.expanduser(config.manual_dir),
-                          BUILDERS[config.dataset].manual_entries(builder_config_name(config)), config.dataset)
+      common.check_layout(
+          os.path.expanduser(config.manual_dir),
+          BUILDERS[config.dataset].manual_entries(builder_config_name(config)),
+          config.dataset,
+      )
     except common.LayoutError as e:
       problems.append(f"data.manual_dir: {e}")
   elif not config.manual_dir and config.require_manual_dir:
@@ -57,13 +60,16 @@ def check(config: Any) -> list[str]:
         f"data.manual_dir: this config reproduces a paper on {FOLDERS[config.dataset]} and needs the "
         f"dataset's folder (--config.data.manual_dir=/path/to/{FOLDERS[config.dataset]}); without it the "
         "synthetic stand-in would be trained instead. To train on the synthetic data on purpose, use the "
-        "config's :synthetic variant (e.g. configs/agw.py:synthetic) or set data.require_manual_dir=False.")
+        "config's :synthetic variant (e.g. configs/agw.py:synthetic) or set data.require_manual_dir=False."
+    )
   if not (isinstance(config.synthetic_identities, int) and config.synthetic_identities >= 10):
     problems.append(f"data.synthetic_identities: expected at least 10 identities, got {config.synthetic_identities!r}.")
   augment = config.augment
   if augment.interpolation not in transforms.INTERPOLATIONS:
-    problems.append(f"data.augment.interpolation: expected one of {sorted(transforms.INTERPOLATIONS)}, got "
-                    f"{augment.interpolation!r}.")
+    problems.append(
+        f"data.augment.interpolation: expected one of {sorted(transforms.INTERPOLATIONS)}, got "
+        f"{augment.interpolation!r}."
+    )
   for field in ("height", "width"):
     if not (isinstance(augment[field], int) and augment[field] >= 16):
       problems.append(f"data.augment.{field}: expected an image size of at least 16 pixels, got {augment[field]!r}.")
@@ -126,8 +132,9 @@ def columns(source: Any) -> dict[str, np.ndarray]:
   """All metadata columns of a split as arrays (paths as str), in the source's order."""
   records = source.__getitems__(range(len(source))) if len(source) else []
   out = {k: np.asarray([r[k] for r in records], dtype=np.int32) for k in COLUMNS if k != "path"}
-  out["path"] = np.asarray([r["path"].decode() if isinstance(r["path"], bytes) else r["path"]
-                            for r in records], dtype=str)
+  out["path"] = np.asarray(
+      [r["path"].decode() if isinstance(r["path"], bytes) else r["path"] for r in records], dtype=str
+  )
   return out
 
 
@@ -151,8 +158,16 @@ def main() -> None:
   parser.add_argument("--data_dir", default="~/tensorflow_datasets")
   args = parser.parse_args()
   for dataset in BUILDERS:
-    config = ml_collections.ConfigDict(dict(dataset=dataset, manual_dir="", require_manual_dir=False,
-                                            data_dir=args.data_dir, builder_config="default", trial=1))
+    config = ml_collections.ConfigDict(
+        dict(
+            dataset=dataset,
+            manual_dir="",
+            require_manual_dir=False,
+            data_dir=args.data_dir,
+            builder_config="default",
+            trial=1,
+        )
+    )
     for split, source in sources(config).items():
       print(f"{dataset} (synthetic) {split}:\n{describe(columns(source))}")
 

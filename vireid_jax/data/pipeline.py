@@ -29,8 +29,10 @@ META = ("label", "identity", "camera", "modality")
 
 # data.sampler -> the sampler of a config's `data` block and the images of one modality per batch.
 SAMPLERS: dict[str, Callable[[Any], tuple[Sampler, int]]] = {
-    "pk": lambda cfg: (functools.partial(samplers.pk_batch, p=cfg.p, k=cfg.k, replace=cfg.pk_replacement),
-                       cfg.p * cfg.k),
+    "pk": lambda cfg: (
+        functools.partial(samplers.pk_batch, p=cfg.p, k=cfg.k, replace=cfg.pk_replacement),
+        cfg.p * cfg.k,
+    ),
     "tuple": lambda cfg: (functools.partial(samplers.tuple_batch, n=cfg.tuples), 3 * cfg.tuples),
 }
 EPOCH_LENGTHS = ("ceil", "floor_plus_one")
@@ -55,11 +57,15 @@ def check_fits(index: samplers.ModalityIndex, cfg: Any) -> None:
   """Raises UserError where the training split cannot fill the configured sampler's batches."""
   classes = len(index.classes)
   if cfg.sampler == "pk" and cfg.p > classes:
-    raise errors.UserError(f"data.p: {cfg.p} identities per batch, but the training split has only {classes} "
-                           "identities with images of both modalities.")
+    raise errors.UserError(
+        f"data.p: {cfg.p} identities per batch, but the training split has only {classes} "
+        "identities with images of both modalities."
+    )
   if cfg.sampler == "tuple" and classes < 2:
-    raise errors.UserError("data.sampler: the tuple sampler needs at least two training identities (for "
-                           f"negatives); the training split has {classes} with images of both modalities.")
+    raise errors.UserError(
+        "data.sampler: the tuple sampler needs at least two training identities (for "
+        f"negatives); the training split has {classes} with images of both modalities."
+    )
 
 
 def make_sampler(cfg: Any) -> tuple[Sampler, int]:
@@ -78,25 +84,39 @@ def _read(source: Any, records: np.ndarray) -> list[dict[str, Any]]:
   return source.__getitems__([int(r) for r in records.reshape(-1)])
 
 
-def load_train_batch(batch: int, *, source: Any, index: samplers.ModalityIndex, sampler: Sampler,
-                     seed: int, augment: Any, host: slice) -> dict[str, np.ndarray]:
+def load_train_batch(
+    batch: int, *, source: Any, index: samplers.ModalityIndex, sampler: Sampler, seed: int, augment: Any, host: slice
+) -> dict[str, np.ndarray]:
   """Samples, reads, decodes and augments training batch number `batch` (this host's slice)."""
   records = sampler(index, batch, seed=seed)
   n = records.shape[1]
   positions = (np.arange(2)[:, None] * n + np.arange(n)[None, :])[:, host]
   rows = _read(source, records[:, host])
-  images = [transforms.train_transform(
-                transforms.decode(r["image"], r["path"]), int(r["modality"]),
-                np.random.default_rng([seed, batch, int(pos)]), augment)
-            for r, pos in zip(rows, positions.reshape(-1))]
+  images = [
+      transforms.train_transform(
+          transforms.decode(r["image"], r["path"]),
+          int(r["modality"]),
+          np.random.default_rng([seed, batch, int(pos)]),
+          augment,
+      )
+      for r, pos in zip(rows, positions.reshape(-1))
+  ]
   shape = positions.shape
   out = {"image": np.stack(images).reshape(shape + images[0].shape)}
   out.update({k: np.asarray([r[k] for r in rows], np.int32).reshape(shape) for k in META})
   return out
 
 
-def train_dataset(source: Any, columns: dict[str, np.ndarray], cfg: Any, *, num_batches: int,
-                  seed: int, process_index: int = 0, process_count: int = 1) -> grain.IterDataset:
+def train_dataset(
+    source: Any,
+    columns: dict[str, np.ndarray],
+    cfg: Any,
+    *,
+    num_batches: int,
+    seed: int,
+    process_index: int = 0,
+    process_count: int = 1,
+) -> grain.IterDataset:
   """Batches 0..num_batches-1 of the configured sampler over a training split.
 
   `cfg` is the `data` config: `sampler`, `p`/`k` or `tuples`, `workers`, and `augment`
@@ -104,8 +124,15 @@ def train_dataset(source: Any, columns: dict[str, np.ndarray], cfg: Any, *, num_
   """
   sampler, n = make_sampler(cfg)
   index = samplers.ModalityIndex.from_columns(columns["label"], columns["modality"])
-  load = functools.partial(load_train_batch, source=source, index=index, sampler=sampler, seed=seed,
-                           augment=cfg.augment, host=_host_slice(n, process_index, process_count))
+  load = functools.partial(
+      load_train_batch,
+      source=source,
+      index=index,
+      sampler=sampler,
+      seed=seed,
+      augment=cfg.augment,
+      host=_host_slice(n, process_index, process_count),
+  )
   return _with_workers(grain.MapDataset.range(num_batches).map(load).to_iter_dataset(), cfg.workers)
 
 
@@ -117,7 +144,8 @@ def _with_workers(ds: grain.IterDataset, workers: int) -> grain.IterDataset:
   if not workers:
     return ds
   return ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers)).map(
-      lambda batch: {k: np.array(v) for k, v in batch.items()})
+      lambda batch: {k: np.array(v) for k, v in batch.items()}
+  )
 
 
 def _eval_images(rows: Sequence[dict[str, Any]], augment: Any) -> np.ndarray:
@@ -129,19 +157,21 @@ def load_images(source: Any, records: Sequence[int], cfg: Any) -> np.ndarray:
   return _eval_images(_read(source, np.asarray(records)), cfg.augment)
 
 
-def load_eval_batch(batch: int, *, source: Any, records: np.ndarray, batch_size: int,
-                    augment: Any) -> dict[str, np.ndarray]:
+def load_eval_batch(
+    batch: int, *, source: Any, records: np.ndarray, batch_size: int, augment: Any
+) -> dict[str, np.ndarray]:
   """Batch number `batch` of `records` in order; the last one padded, `mask` False on padding."""
-  chosen = records[batch * batch_size:(batch + 1) * batch_size]
+  chosen = records[batch * batch_size : (batch + 1) * batch_size]
   valid = len(chosen)
   rows = _read(source, chosen)
   images = _eval_images(rows, augment)
   pad = batch_size - valid
-  out = {"image": np.pad(images, ((0, pad), (0, 0), (0, 0), (0, 0))),
-         "mask": np.arange(batch_size) < valid,
-         "record": np.pad(chosen, (0, pad), constant_values=-1).astype(np.int32)}
-  out.update({k: np.pad(np.asarray([r[k] for r in rows], np.int32), (0, pad), constant_values=-1)
-              for k in META})
+  out = {
+      "image": np.pad(images, ((0, pad), (0, 0), (0, 0), (0, 0))),
+      "mask": np.arange(batch_size) < valid,
+      "record": np.pad(chosen, (0, pad), constant_values=-1).astype(np.int32),
+  }
+  out.update({k: np.pad(np.asarray([r[k] for r in rows], np.int32), (0, pad), constant_values=-1) for k in META})
   return out
 
 
@@ -149,7 +179,6 @@ def eval_batches(source: Any, records: Sequence[int], cfg: Any, *, batch_size: i
   """Ordered batches over `records` (indices into `source`), each of exactly `batch_size`; `close()`
   it when done (its worker processes hold shared memory)."""
   records = np.asarray(records, np.int64)
-  load = functools.partial(load_eval_batch, source=source, records=records, batch_size=batch_size,
-                           augment=cfg.augment)
+  load = functools.partial(load_eval_batch, source=source, records=records, batch_size=batch_size, augment=cfg.augment)
   ds = grain.MapDataset.range(math.ceil(len(records) / batch_size)).map(load).to_iter_dataset()
   return iter(_with_workers(ds, cfg.workers))

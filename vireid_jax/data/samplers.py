@@ -28,8 +28,10 @@ class ModalityIndex:
   @classmethod
   def from_columns(cls, labels: np.ndarray, modality: np.ndarray) -> ModalityIndex:
     labels, modality = np.asarray(labels), np.asarray(modality)
-    records = tuple({int(y): np.flatnonzero((labels == y) & (modality == m))
-                     for y in np.unique(labels[modality == m])} for m in (VISIBLE, INFRARED))
+    records = tuple(
+        {int(y): np.flatnonzero((labels == y) & (modality == m)) for y in np.unique(labels[modality == m])}
+        for m in (VISIBLE, INFRARED)
+    )
     both = sorted(set(records[VISIBLE]) & set(records[INFRARED]))
     if not both:
       raise ValueError("No training class has images of both modalities.")
@@ -58,8 +60,12 @@ def pk_batch(index: ModalityIndex, batch: int, *, p: int, k: int, seed: int, rep
   """
   rng = np.random.default_rng([seed, batch])
   identities = rng.choice(index.classes, size=p, replace=False)
-  return np.stack([np.concatenate([_pick(rng, index.records[m][int(y)], k, replace) for y in identities])
-                   for m in (VISIBLE, INFRARED)])
+  return np.stack(
+      [
+          np.concatenate([_pick(rng, index.records[m][int(y)], k, replace) for y in identities])
+          for m in (VISIBLE, INFRARED)
+      ]
+  )
 
 
 def tuple_batch(index: ModalityIndex, batch: int, *, n: int, seed: int) -> np.ndarray:
@@ -79,7 +85,7 @@ def tuple_batch(index: ModalityIndex, batch: int, *, n: int, seed: int) -> np.nd
   for i, y in enumerate(identities):
     for m in (VISIBLE, INFRARED):
       pool = index.records[m][int(y)]
-      anchor, positive = (rng.choice(pool, 2, replace=False) if len(pool) > 1 else (pool[0], pool[0]))
+      anchor, positive = rng.choice(pool, 2, replace=False) if len(pool) > 1 else (pool[0], pool[0])
       other = index.classes[rng.integers(len(index.classes) - 1)]
       other = other if other != y else index.classes[-1]
       out[m, i] = anchor, positive, rng.choice(index.records[m][int(other)])

@@ -162,9 +162,7 @@ def sample_camera(rng: np.random.Generator, infrared: bool) -> Camera:
   )
 
 
-def render(
-    person: Person, camera: Camera, rng: np.random.Generator, height: int = 128, width: int = 64
-) -> np.ndarray:
+def render(person: Person, camera: Camera, rng: np.random.Generator, height: int = 128, width: int = 64) -> np.ndarray:
   """Renders one image of `person` seen by `camera`; returns uint8 [height, width, 3]."""
   view = int(rng.choice(3, p=camera.views))
   scale = person.height * camera.scale * rng.uniform(0.92, 1.04)
@@ -196,16 +194,39 @@ def render(
   for side in (-1.0, 1.0):
     centre = side * (gap + leg_w) + side * swing * (v - 0.52) * 2.0
     leg = (v >= 0.52) & (v < 0.94) & (np.abs(u - centre) < leg_w)
-    layers.append((leg, _patterned(person.lower, person.lower_alt, person.lower_pattern, 0.05, u, v,
-                                   camera.infrared, person.lower_heat, person.lower_alt_heat)))
+    layers.append(
+        (
+            leg,
+            _patterned(
+                person.lower,
+                person.lower_alt,
+                person.lower_pattern,
+                0.05,
+                u,
+                v,
+                camera.infrared,
+                person.lower_heat,
+                person.lower_alt_heat,
+            ),
+        )
+    )
     shoe = (v >= 0.94) & (v < 1.0) & (np.abs(u - centre - 0.2 * leg_w) < leg_w * 1.15)
     layers.append((shoe, heat_or(person.shoes, person.shoes_heat)))
 
   # Torso (trapezoid, wider at the shoulders) and sleeves.
   torso_half = shoulder * (1.0 - 0.25 * np.clip((v - 0.17) / 0.37, 0.0, 1.0))
   torso = (v >= 0.17) & (v < 0.54) & (np.abs(u) < torso_half)
-  upper_fill = _patterned(person.upper, person.upper_alt, person.upper_pattern, person.upper_period,
-                          u, v, camera.infrared, person.upper_heat, person.upper_alt_heat)
+  upper_fill = _patterned(
+      person.upper,
+      person.upper_alt,
+      person.upper_pattern,
+      person.upper_period,
+      u,
+      v,
+      camera.infrared,
+      person.upper_heat,
+      person.upper_alt_heat,
+  )
   layers.append((torso, upper_fill))
   arm_w = shoulder * 0.3
   for side in (-1.0, 1.0):
@@ -230,8 +251,7 @@ def render(
   head = ((u / (r * 0.85)) ** 2 + ((v - head_v) / r) ** 2) < 1.0
   neck = (v >= head_v) & (v < 0.18) & (np.abs(u) < r * 0.4)
   layers.append((head | neck, heat_or(person.skin, person.skin_heat)))
-  hair_line = {FRONT: head_v - 0.5 * r, BACK: head_v + (1.2 if person.long_hair else 0.7) * r,
-               SIDE: head_v}[view]
+  hair_line = {FRONT: head_v - 0.5 * r, BACK: head_v + (1.2 if person.long_hair else 0.7) * r, SIDE: head_v}[view]
   hair = head & ((v < hair_line) | ((view == SIDE) & (u < -0.2 * r)))
   if person.long_hair:
     hair = hair | ((v >= head_v) & (v < head_v + 2.2 * r) & (np.abs(u) < r * 0.95) & (np.abs(u) > r * 0.55))
@@ -303,8 +323,9 @@ def _sysu_camera_sets(num_ids: int, rng: np.random.Generator) -> list[tuple[int,
 
 def sysu_spec(identities: int, seed: int = 0) -> SysuSpec:
   """A tree of `identities` people split as the default one: 60% train, 10% val, 30% test."""
-  return SysuSpec(num_identities=identities, num_train=round(0.6 * identities), num_val=round(0.1 * identities),
-                  seed=seed)
+  return SysuSpec(
+      num_identities=identities, num_train=round(0.6 * identities), num_val=round(0.1 * identities), seed=seed
+  )
 
 
 def write_sysu(root: str, spec: SysuSpec = SysuSpec()) -> dict[str, int]:
@@ -373,8 +394,10 @@ def write_regdb(root: str, spec: RegdbSpec = RegdbSpec()) -> dict[str, int]:
       frame = 100 * identity + k
       view = ("front", "back")[k % 2]
       pair_seed = [spec.seed, identity, k]
-      for modality, cam, names, letter in (("Visible", visible_cam, visible, "v"),
-                                           ("Thermal", thermal_cam, thermal, "t")):
+      for modality, cam, names, letter in (
+          ("Visible", visible_cam, visible, "v"),
+          ("Thermal", thermal_cam, thermal, "t"),
+      ):
         name = f"{modality}/{identity}/{gender}_{view}_{letter}_{frame:05d}_{identity}.bmp"
         os.makedirs(os.path.join(root, modality, str(identity)), exist_ok=True)
         pixels = render(person, cam, np.random.default_rng(pair_seed), spec.height, spec.width)
@@ -392,9 +415,11 @@ def write_regdb(root: str, spec: RegdbSpec = RegdbSpec()) -> dict[str, int]:
         lines = [f"{path} {label}" for label, i in enumerate(ids) for path in files[int(i)][m]]
         with open(os.path.join(root, "idx", f"{split}_{modality}_{trial}.txt"), "w") as f:
           f.write("\n".join(lines) + "\n")
-  return {"identities": spec.num_identities,
-          "visible_images": sum(len(v) for v, _ in files.values()),
-          "thermal_images": sum(len(t) for _, t in files.values())}
+  return {
+      "identities": spec.num_identities,
+      "visible_images": sum(len(v) for v, _ in files.values()),
+      "thermal_images": sum(len(t) for _, t in files.values()),
+  }
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -409,8 +434,9 @@ def main(argv: Sequence[str] | None = None) -> None:
   if args.layout == "sysu":
     counts = write_sysu(args.out, sysu_spec(args.identities or SysuSpec.num_identities, args.seed))
   else:
-    counts = write_regdb(args.out, RegdbSpec(num_identities=args.identities or RegdbSpec.num_identities,
-                                             seed=args.seed))
+    counts = write_regdb(
+        args.out, RegdbSpec(num_identities=args.identities or RegdbSpec.num_identities, seed=args.seed)
+    )
   print(f"wrote {args.layout} layout to {args.out}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
 
 

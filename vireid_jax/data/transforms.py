@@ -54,14 +54,14 @@ def pad_crop(image: np.ndarray, pad: int, rng: np.random.Generator) -> np.ndarra
   h, w = image.shape[:2]
   padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)))
   top, left = rng.integers(0, 2 * pad + 1, size=2)
-  return padded[top:top + h, left:left + w]
+  return padded[top : top + h, left : left + w]
 
 
 def channel_augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
   """One of: channel 0, 1 or 2 copied to all channels, or the grayscale image, equally likely."""
   choice = rng.integers(4)
   if choice < 3:
-    return np.repeat(image[..., choice:choice + 1], 3, axis=-1)
+    return np.repeat(image[..., choice : choice + 1], 3, axis=-1)
   gray = image.astype(np.float32) @ GRAY
   return np.repeat((gray + 0.5).astype(np.uint8)[..., None], 3, axis=-1)
 
@@ -71,8 +71,14 @@ def normalize(images, dtype=np.float32):
   return ((images.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD).astype(dtype)
 
 
-def random_erase(image: np.ndarray, rng: np.random.Generator, *, area: tuple[float, float],
-                 aspect: tuple[float, float], attempts: int = 100) -> np.ndarray:
+def random_erase(
+    image: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    area: tuple[float, float],
+    aspect: tuple[float, float],
+    attempts: int = 100,
+) -> np.ndarray:
   """Zhong et al., AAAI 2020: one rectangle of random area and log-uniform aspect set to the mean colour."""
   h, w = image.shape[:2]
   for _ in range(attempts):
@@ -82,7 +88,7 @@ def random_erase(image: np.ndarray, rng: np.random.Generator, *, area: tuple[flo
     if 0 < eh < h and 0 < ew < w:
       top, left = rng.integers(0, h - eh + 1), rng.integers(0, w - ew + 1)
       image = image.copy()
-      image[top:top + eh, left:left + ew] = MEAN_COLOUR
+      image[top : top + eh, left : left + ew] = MEAN_COLOUR
       return image
   return image
 

@@ -34,9 +34,16 @@ def _hidden(query_cams: np.ndarray, gallery_cams: np.ndarray, protocol: str) -> 
   return np.zeros(0, np.intp), np.zeros(0, np.intp)
 
 
-def ranking_metrics(distmat: np.ndarray, query_ids: np.ndarray, gallery_ids: np.ndarray,
-                    query_cams: np.ndarray, gallery_cams: np.ndarray, *, protocol: str,
-                    max_rank: int = 20) -> dict[str, Any]:
+def ranking_metrics(
+    distmat: np.ndarray,
+    query_ids: np.ndarray,
+    gallery_ids: np.ndarray,
+    query_cams: np.ndarray,
+    gallery_cams: np.ndarray,
+    *,
+    protocol: str,
+    max_rank: int = 20,
+) -> dict[str, Any]:
   """CMC at ranks 1..max_rank, mAP and mINP of a distance matrix.
 
   Args:
@@ -58,8 +65,10 @@ def ranking_metrics(distmat: np.ndarray, query_ids: np.ndarray, gallery_ids: np.
   query_ids, gallery_ids = np.asarray(query_ids, np.int32), np.asarray(gallery_ids, np.int32)
   query_cams, gallery_cams = np.asarray(query_cams), np.asarray(gallery_cams)
   if (len(query_ids), len(gallery_ids), len(query_cams), len(gallery_cams)) != (q, g, q, g):
-    raise ValueError(f"distmat is {q} x {g} but ids/cams have lengths {len(query_ids)}, "
-                     f"{len(gallery_ids)}, {len(query_cams)}, {len(gallery_cams)}.")
+    raise ValueError(
+        f"distmat is {q} x {g} but ids/cams have lengths {len(query_ids)}, "
+        f"{len(gallery_ids)}, {len(query_cams)}, {len(gallery_cams)}."
+    )
   # Columns grouped by identity once (keys keep the original gallery index for tie-breaks), so
   # the best-ranked image of every identity is one reduceat over contiguous columns.
   by_id = np.argsort(gallery_ids, kind="stable")
@@ -69,41 +78,70 @@ def ranking_metrics(distmat: np.ndarray, query_ids: np.ndarray, gallery_ids: np.
   # Query blocks bounded in memory, scored on all cores (NumPy releases the GIL in sort and ufuncs).
   workers = os.cpu_count() or 1
   block = max(1, min(_CHUNK_BYTES // ((32 + min(most, _COUNT_MAX)) * max(g, 1)), -(-q // workers)))
-  score = functools.partial(_score_block, distmat=distmat, query_ids=query_ids, gallery_ids=gallery_ids,
-                            query_cams=query_cams, gallery_cams=gallery_cams, protocol=protocol,
-                            max_rank=max_rank, by_id=by_id, id_starts=id_starts)
+  score = functools.partial(
+      _score_block,
+      distmat=distmat,
+      query_ids=query_ids,
+      gallery_ids=gallery_ids,
+      query_cams=query_cams,
+      gallery_cams=gallery_cams,
+      protocol=protocol,
+      max_rank=max_rank,
+      by_id=by_id,
+      id_starts=id_starts,
+  )
   with concurrent.futures.ThreadPoolExecutor(workers) as pool:
     parts = list(pool.map(score, [slice(lo, min(q, lo + block)) for lo in range(0, q, block)]))
   cmc_sum = sum(p[0] for p in parts)
   ap, inp = np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
   n = len(ap)
-  return {"cmc": cmc_sum / max(n, 1), "mAP": float(ap.mean()) if n else 0.0,
-          "mINP": float(inp.mean()) if n else 0.0, "num_valid_queries": n, "num_skipped_queries": q - n}
+  return {
+      "cmc": cmc_sum / max(n, 1),
+      "mAP": float(ap.mean()) if n else 0.0,
+      "mINP": float(inp.mean()) if n else 0.0,
+      "num_valid_queries": n,
+      "num_skipped_queries": q - n,
+  }
 
 
-def top_k(distmat: np.ndarray, query_cams: np.ndarray, gallery_cams: np.ndarray, *, protocol: str,
-          k: int) -> np.ndarray:
+def top_k(
+    distmat: np.ndarray, query_cams: np.ndarray, gallery_cams: np.ndarray, *, protocol: str, k: int
+) -> np.ndarray:
   """The first `k` gallery columns of each query's ranking, as the metrics above rank them (ties
   by gallery order, the protocol's hidden images left out): [Q, G] -> int [Q, min(k, G)], -1
   where fewer than k images are visible."""
   if protocol not in PROTOCOLS:
     raise ValueError(f"protocol: expected one of {PROTOCOLS}, got {protocol!r}.")
   distmat = np.asarray(distmat)
-  keys = _rank_keys(distmat, np.arange(distmat.shape[1]), _hidden(np.asarray(query_cams), np.asarray(gallery_cams),
-                                                                      protocol))
+  keys = _rank_keys(
+      distmat, np.arange(distmat.shape[1]), _hidden(np.asarray(query_cams), np.asarray(gallery_cams), protocol)
+  )
   first = np.ascontiguousarray(np.sort(keys, axis=1)[:, :k])
   return np.where(first < _HIDDEN, _low_words(first).astype(np.int64), -1)
 
 
-def _score_block(rows_slice: slice, *, distmat, query_ids, gallery_ids, query_cams, gallery_cams, protocol,
-                 max_rank, by_id, id_starts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _score_block(
+    rows_slice: slice,
+    *,
+    distmat,
+    query_ids,
+    gallery_ids,
+    query_cams,
+    gallery_cams,
+    protocol,
+    max_rank,
+    by_id,
+    id_starts,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """CMC hit counts [max_rank], AP [valid] and INP [valid] of one block of queries.
 
   Only the true matches' ranks matter, and a query's true matches are one contiguous run of the
   identity-grouped columns (see `_match_ranks`).
   """
   query_ids = query_ids[rows_slice]
-  keys = _rank_keys(distmat[rows_slice][:, by_id], by_id, _hidden(query_cams[rows_slice], gallery_cams[by_id], protocol))
+  keys = _rank_keys(
+      distmat[rows_slice][:, by_id], by_id, _hidden(query_cams[rows_slice], gallery_cams[by_id], protocol)
+  )
   ids = gallery_ids[by_id][id_starts]
   group = np.searchsorted(ids, query_ids)
   present = (group < len(ids)) & (ids[np.minimum(group, len(ids) - 1)] == query_ids)
@@ -137,7 +175,7 @@ def _match_ranks(keys: np.ndarray, true_keys: np.ndarray) -> np.ndarray:
   count of smaller keys. With a few matches per query (single- and multi-shot SYSU-MM01, RegDB)
   counting beats sorting every row; with many, the rows are sorted and searched."""
   if true_keys.shape[1] <= _COUNT_MAX:
-    return np.stack([np.count_nonzero(keys < true_keys[:, j:j + 1], axis=1) for j in range(true_keys.shape[1])], 1)
+    return np.stack([np.count_nonzero(keys < true_keys[:, j : j + 1], axis=1) for j in range(true_keys.shape[1])], 1)
   sorted_keys = np.sort(keys, axis=1)
   return np.stack([np.searchsorted(row, t) for row, t in zip(sorted_keys, true_keys)]).reshape(true_keys.shape)
 
@@ -162,7 +200,7 @@ def _rank_keys(distmat: np.ndarray, index: np.ndarray, hidden: tuple[np.ndarray,
 
 def _low_words(keys: np.ndarray) -> np.ndarray:
   """The low 32 bits of uint64 keys as a uint32 view (no copy)."""
-  return keys.view(np.uint32)[..., 0 if sys.byteorder == "little" else 1::2]
+  return keys.view(np.uint32)[..., 0 if sys.byteorder == "little" else 1 :: 2]
 
 
 def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -176,13 +214,14 @@ def distances(query: np.ndarray, gallery: np.ndarray, metric: str = "euclidean")
   query, gallery = np.asarray(query, np.float32), np.asarray(gallery, np.float32)
   if metric == "cosine":
     return 1.0 - l2_normalize(query) @ l2_normalize(gallery).T
-  sq = ((query ** 2).sum(1)[:, None] + (gallery ** 2).sum(1)[None, :] - 2.0 * query @ gallery.T)
+  sq = (query**2).sum(1)[:, None] + (gallery**2).sum(1)[None, :] - 2.0 * query @ gallery.T
   sq = np.maximum(sq, 0.0)
   return sq if metric == "sqeuclidean" else np.sqrt(sq)
 
 
-def k_reciprocal_rerank(query: np.ndarray, gallery: np.ndarray, k1: int = 20, k2: int = 6,
-                        lambda_value: float = 0.3) -> np.ndarray:
+def k_reciprocal_rerank(
+    query: np.ndarray, gallery: np.ndarray, k1: int = 20, k2: int = 6, lambda_value: float = 0.3
+) -> np.ndarray:
   """Zhong et al., "Re-ranking Person Re-identification with k-reciprocal Encoding", CVPR 2017.
 
   The final distance (eq. 14) is (1 - lambda) * Jaccard distance of the k-reciprocal feature
@@ -216,6 +255,6 @@ def k_reciprocal_rerank(query: np.ndarray, gallery: np.ndarray, k1: int = 20, k2
 
 def _k_reciprocal(rank: np.ndarray, i: int, k: int) -> np.ndarray:
   """R(i, k) (eq. 6): the k-nearest neighbours of i that also have i among their k nearest."""
-  forward = rank[i, :k + 1]
-  backward = rank[forward, :k + 1]
+  forward = rank[i, : k + 1]
+  backward = rank[forward, : k + 1]
   return forward[np.any(backward == i, axis=1)]

@@ -60,8 +60,9 @@ def load_rand_perm_cam(rand_perm_cam: str | os.PathLike | np.ndarray) -> np.ndar
     try:
       cells = scipy.io.loadmat(os.fspath(rand_perm_cam))["rand_perm_cam"]
     except Exception as e:  # pylint: disable=broad-except  # a damaged .mat fails in many ways inside scipy
-      raise errors.UserError(f"{rand_perm_cam}: expected SYSU-MM01's exp/rand_perm_cam.mat with a "
-                             f"'rand_perm_cam' 6 x 1 cell ({e}).") from e
+      raise errors.UserError(
+          f"{rand_perm_cam}: expected SYSU-MM01's exp/rand_perm_cam.mat with a " f"'rand_perm_cam' 6 x 1 cell ({e})."
+      ) from e
   if cells.shape != (6, 1):
     raise errors.UserError(f"rand_perm_cam: expected a 6 x 1 cell (one per camera), got shape {cells.shape}.")
   return cells
@@ -73,8 +74,15 @@ def sysu_queries(test_split: Mapping[str, Any]) -> np.ndarray:
   return np.concatenate([groups[key] for key in sorted(groups)]) if groups else np.zeros(0, np.int64)
 
 
-def sysu_trials(test_split: Mapping[str, Any], *, mode: str = "all", shots: int = 1, trials: int = 10,
-                sampling: str = "seeded", rand_perm_cam: Any = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def sysu_trials(
+    test_split: Mapping[str, Any],
+    *,
+    mode: str = "all",
+    shots: int = 1,
+    trials: int = 10,
+    sampling: str = "seeded",
+    rand_perm_cam: Any = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
   """Yields (query_indices, gallery_indices) for trials 0..trials-1 of the SYSU-MM01 protocol."""
   if mode not in GALLERY_CAMERAS:
     raise ValueError(f"mode: expected 'all' or 'indoor', got {mode!r}.")
@@ -113,12 +121,16 @@ def sysu_trials(test_split: Mapping[str, Any], *, mode: str = "all", shots: int 
 def _permutation(cells: np.ndarray, camera: int, identity: int, count: int) -> np.ndarray:
   per_person = cells[camera - 1, 0]
   if identity > per_person.shape[0]:
-    raise ValueError(f"rand_perm_cam: camera {camera} lists {per_person.shape[0]} persons; "
-                     f"identity {identity} is not among them.")
+    raise ValueError(
+        f"rand_perm_cam: camera {camera} lists {per_person.shape[0]} persons; "
+        f"identity {identity} is not among them."
+    )
   perm = np.asarray(per_person[identity - 1, 0])
   if perm.ndim != 2 or perm.shape[1] != count:
-    raise ValueError(f"rand_perm_cam: camera {camera}, identity {identity:04d} permutes "
-                     f"{perm.shape[-1] if perm.ndim == 2 else 0} images but the test split has {count}.")
+    raise ValueError(
+        f"rand_perm_cam: camera {camera}, identity {identity:04d} permutes "
+        f"{perm.shape[-1] if perm.ndim == 2 else 0} images but the test split has {count}."
+    )
   return perm
 
 

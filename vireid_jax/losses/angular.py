@@ -11,9 +11,16 @@ from vireid_jax.losses import common
 from vireid_jax.losses.common import COSINE_EPS, cosine, f32, norm
 
 
-def enumerate_angular_triplet(rgb_anchor: jax.Array, rgb_positive: jax.Array, rgb_negative: jax.Array,
-                              ir_anchor: jax.Array, ir_positive: jax.Array, ir_negative: jax.Array,
-                              variant: str = "paper", margin: float = 1.0) -> jax.Array:
+def enumerate_angular_triplet(
+    rgb_anchor: jax.Array,
+    rgb_positive: jax.Array,
+    rgb_negative: jax.Array,
+    ir_anchor: jax.Array,
+    ir_positive: jax.Array,
+    ir_negative: jax.Array,
+    variant: str = "paper",
+    margin: float = 1.0,
+) -> jax.Array:
   """Enumerate angular triplet loss (EAT eqs. 15-17). All inputs [N, D], tuple n aligned.
 
   `variant="paper"`: for each anchor a of each modality, with p the other modality's positive,
@@ -55,8 +62,9 @@ def angular_compactness(local_descriptors: jax.Array) -> jax.Array:
   return jnp.mean(jnp.exp(dots / norms))
 
 
-def cross_modality_distillation(rgb_anchor: jax.Array, ir_positive: jax.Array, ir_anchor: jax.Array,
-                                rgb_positive: jax.Array, reduction: str = "sum") -> jax.Array:
+def cross_modality_distillation(
+    rgb_anchor: jax.Array, ir_positive: jax.Array, ir_anchor: jax.Array, rgb_positive: jax.Array, reduction: str = "sum"
+) -> jax.Array:
   """CMKD (EAT eq. 5): squared L2 distances between the stage-1 features of the visible anchor and
   the infrared positive, and of the infrared anchor and the visible positive, summed.
 

@@ -19,8 +19,9 @@ def center_loss(features: jax.Array, labels: jax.Array, centers: jax.Array) -> j
   return 0.5 * jnp.mean(jnp.sum((features - centers[labels]) ** 2, -1))
 
 
-def cross_modality_center(features: jax.Array, labels: jax.Array, modality: jax.Array,
-                          margin: float = 0.7) -> jax.Array:
+def cross_modality_center(
+    features: jax.Array, labels: jax.Array, modality: jax.Array, margin: float = 0.7
+) -> jax.Array:
   """DANet eq. 3: pull each sample to its identity's centre in the other modality, push that
   centre from the other identities' samples of the sample's own modality.
 
@@ -35,8 +36,9 @@ def cross_modality_center(features: jax.Array, labels: jax.Array, modality: jax.
   return jnp.mean(pull + push)
 
 
-def cross_modality_dual_constraint(features: jax.Array, labels: jax.Array, modality: jax.Array,
-                                   margin: float = 0.3, reduction: str = "sum") -> jax.Array:
+def cross_modality_dual_constraint(
+    features: jax.Array, labels: jax.Array, modality: jax.Array, margin: float = 0.3, reduction: str = "sum"
+) -> jax.Array:
   """DPAN + CMDC eq. 4: each (identity, modality) centre C_i's radius must stay `margin` below
   its distance to the nearest centre of another identity (either modality).
 
@@ -57,8 +59,9 @@ def cross_modality_dual_constraint(features: jax.Array, labels: jax.Array, modal
   return total / jnp.sum(weight) if reduction == "mean" else total
 
 
-def cross_modality_contrastive_center(features: jax.Array, labels: jax.Array, modality: jax.Array,
-                                      variant: str = "paper") -> jax.Array:
+def cross_modality_contrastive_center(
+    features: jax.Array, labels: jax.Array, modality: jax.Array, variant: str = "paper"
+) -> jax.Array:
   """MSO (Gao et al., ACM MM 2021) eqs. 4-5: cross-modality contrastive-centre loss.
 
   c_k^v, c_k^r: centres of identity k's L2-normalised features per modality; c_k their mean;
@@ -78,4 +81,3 @@ def cross_modality_contrastive_center(features: jax.Array, labels: jax.Array, mo
   d_inter = masked_min(euclidean(centre, centre), ~ids)
   weight = per_group_weight(ids)  # each identity counted once
   return jnp.sum(weight * jax.nn.softplus(d_intra - d_inter)) / jnp.sum(weight)
-

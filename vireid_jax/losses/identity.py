@@ -8,8 +8,9 @@ import jax.numpy as jnp
 from vireid_jax.losses.common import f32
 
 
-def identity_loss(logits: jax.Array, labels: jax.Array, label_smoothing: float = 0.0,
-                  where: jax.Array | None = None) -> jax.Array:
+def identity_loss(
+    logits: jax.Array, labels: jax.Array, label_smoothing: float = 0.0, where: jax.Array | None = None
+) -> jax.Array:
   """Softmax cross-entropy (HcTri eq. 8), optionally label-smoothed (Szegedy et al., 2016).
 
   Target q = 1 - (N - 1) / N * eps for the true class and eps / N for the others (N classes).
@@ -26,8 +27,7 @@ def identity_loss(logits: jax.Array, labels: jax.Array, label_smoothing: float =
   return jnp.sum(w * per_sample) / jnp.maximum(jnp.sum(w), 1.0)
 
 
-def modality_mutual_learning(visible_logits: jax.Array, infrared_logits: jax.Array,
-                             modality: jax.Array) -> jax.Array:
+def modality_mutual_learning(visible_logits: jax.Array, infrared_logits: jax.Array, modality: jax.Array) -> jax.Array:
   """DANet (Liu et al., 2021) eq. 5: KL divergence between the modality-specific classifiers.
 
   For visible samples KL(C_r || C_v) = sum p_r log(p_r / p_v), for infrared samples
@@ -40,5 +40,6 @@ def modality_mutual_learning(visible_logits: jax.Array, infrared_logits: jax.Arr
   kl_v_r = jnp.sum(jnp.exp(log_v) * (log_v - log_r), -1)
   is_v = (modality == 0).astype(jnp.float32)
   is_r = 1.0 - is_v
-  return (jnp.sum(is_v * kl_r_v) / jnp.maximum(jnp.sum(is_v), 1.0)
-          + jnp.sum(is_r * kl_v_r) / jnp.maximum(jnp.sum(is_r), 1.0))
+  return jnp.sum(is_v * kl_r_v) / jnp.maximum(jnp.sum(is_v), 1.0) + jnp.sum(is_r * kl_v_r) / jnp.maximum(
+      jnp.sum(is_r), 1.0
+  )

@@ -21,8 +21,9 @@ def batch_hard_triplet(features: jax.Array, labels: jax.Array, margin: float = 0
   return jnp.mean(jax.nn.relu(masked_max(d, pos) - masked_min(d, ~same(labels)) + margin))
 
 
-def cross_modality_triplet(features: jax.Array, labels: jax.Array, modality: jax.Array,
-                           margin: float = 0.3) -> jax.Array:
+def cross_modality_triplet(
+    features: jax.Array, labels: jax.Array, modality: jax.Array, margin: float = 0.3
+) -> jax.Array:
   """DANet eq. 2: batch-hard triplet whose positives and negatives come from the other modality.
 
   Per anchor i: [max_{y_j = y_i, m_j != m_i} d_ij - min_{y_k != y_i, m_k != m_i} d_ik + margin]_+,
@@ -67,8 +68,9 @@ def _padded_softmax(x: jax.Array, mask: jax.Array) -> jax.Array:
   return e / (jnp.sum(e, 1, keepdims=True) + 1e-6)
 
 
-def hetero_center_triplet(features: jax.Array, labels: jax.Array, modality: jax.Array, margin: float = 0.3,
-                          reduction: str = "mean") -> jax.Array:
+def hetero_center_triplet(
+    features: jax.Array, labels: jax.Array, modality: jax.Array, margin: float = 0.3, reduction: str = "mean"
+) -> jax.Array:
   """Hetero-centre triplet (HcTri, Liu et al., IEEE TMM 2021, arXiv 2008.06223, eq. 5).
 
   Centres c_i^m = mean of identity i's features in modality m. For each of the 2P centres:

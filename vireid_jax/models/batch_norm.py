@@ -21,8 +21,16 @@ class BatchNorm(nnx.Module):
   has the input's dtype.
   """
 
-  def __init__(self, features: int, *, momentum: float = 0.1, epsilon: float = 1e-5, use_bias: bool = True,
-               scale_init: nnx.Initializer = nnx.initializers.ones, rngs: nnx.Rngs):
+  def __init__(
+      self,
+      features: int,
+      *,
+      momentum: float = 0.1,
+      epsilon: float = 1e-5,
+      use_bias: bool = True,
+      scale_init: nnx.Initializer = nnx.initializers.ones,
+      rngs: nnx.Rngs,
+  ):
     self.scale = nnx.Param(scale_init(rngs.params(), (features,), jnp.float32))
     self.bias = nnx.Param(jnp.zeros((features,), jnp.float32)) if use_bias else None
     self.mean = nnx.BatchStat(jnp.zeros((features,), jnp.float32))

@@ -18,8 +18,18 @@ class Conv(nnx.Module):
   the input's dtype (parameters stay float32).
   """
 
-  def __init__(self, cin: int, cout: int, kernel: int, *, stride: int = 1, padding: int = 0, use_bias: bool = False,
-               kernel_init: nnx.Initializer = nnx.initializers.lecun_normal(), rngs: nnx.Rngs):
+  def __init__(
+      self,
+      cin: int,
+      cout: int,
+      kernel: int,
+      *,
+      stride: int = 1,
+      padding: int = 0,
+      use_bias: bool = False,
+      kernel_init: nnx.Initializer = nnx.initializers.lecun_normal(),
+      rngs: nnx.Rngs,
+  ):
     self.kernel = nnx.Param(kernel_init(rngs.params(), (kernel, kernel, cin, cout), jnp.float32))
     self.bias = nnx.Param(jnp.zeros((cout,), jnp.float32)) if use_bias else None
     self.stride, self.padding = stride, padding
@@ -27,9 +37,10 @@ class Conv(nnx.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     kernel = self.kernel[...].astype(x.dtype)
     if kernel.shape[:2] == (1, 1) and self.padding == 0:
-      y = jnp.dot(x[:, ::self.stride, ::self.stride] if self.stride > 1 else x, kernel[0, 0])
+      y = jnp.dot(x[:, :: self.stride, :: self.stride] if self.stride > 1 else x, kernel[0, 0])
     else:
       pad = ((self.padding, self.padding),) * 2
-      y = jax.lax.conv_general_dilated(x, kernel, (self.stride, self.stride), pad,
-                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
+      y = jax.lax.conv_general_dilated(
+          x, kernel, (self.stride, self.stride), pad, dimension_numbers=("NHWC", "HWIO", "NHWC")
+      )
     return y if self.bias is None else y + self.bias[...].astype(y.dtype)

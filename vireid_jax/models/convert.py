@@ -72,8 +72,10 @@ def _read_torch(path: str) -> dict[str, np.ndarray]:
   try:
     import torch  # pylint: disable=g-import-not-at-top
   except ImportError as e:
-    raise errors.UserError(f"{path}: reading a PyTorch file needs torch; convert it once where torch is installed "
-                           "(python -m vireid_jax.models.convert --src X.t --dst X.npz) or use .safetensors.") from e
+    raise errors.UserError(
+        f"{path}: reading a PyTorch file needs torch; convert it once where torch is installed "
+        "(python -m vireid_jax.models.convert --src X.t --dst X.npz) or use .safetensors."
+    ) from e
   try:
     with torch.serialization.safe_globals(_NUMPY_GLOBALS):
       loaded = torch.load(path, map_location="cpu", weights_only=True)
@@ -82,21 +84,32 @@ def _read_torch(path: str) -> dict[str, np.ndarray]:
     raise errors.UserError(
         f"{path}: refused: the pickle needs {needs.group(1) if needs else 'an object'} beyond tensors, NumPy values "
         "and plain containers, and a downloaded pickle's code is never run here. If you trust the file, load it "
-        "with torch.load(weights_only=False) yourself and save its state dict (e.g. with safetensors).") from e
+        "with torch.load(weights_only=False) yourself and save its state dict (e.g. with safetensors)."
+    ) from e
   state = loaded.get("net", loaded.get("state_dict", loaded)) if isinstance(loaded, dict) else loaded
   if not isinstance(state, dict) or not all(hasattr(v, "numpy") for v in state.values()):
-    raise errors.UserError(f"{path}: expected a state dict of tensors (itself, or under 'net' or 'state_dict'), got "
-                           f"{type(state).__name__} with keys {sorted(state)[:5] if isinstance(state, dict) else ''}.")
+    raise errors.UserError(
+        f"{path}: expected a state dict of tensors (itself, or under 'net' or 'state_dict'), got "
+        f"{type(state).__name__} with keys {sorted(state)[:5] if isinstance(state, dict) else ''}."
+    )
   return {k.removeprefix("module."): v.numpy() for k, v in state.items()}
 
 
 # NumPy's array and scalar constructors, under the names NumPy 1 and 2 pickle them with.
-_NUMPY_GLOBALS = [(fn, f"numpy.{core}.multiarray.{fn.__name__}") for core in ("core", "_core")
-                  for fn in (np._core.multiarray._reconstruct, np._core.multiarray.scalar)]  # pylint: disable=protected-access
+_NUMPY_GLOBALS = [
+    (fn, f"numpy.{core}.multiarray.{fn.__name__}")
+    for core in ("core", "_core")
+    for fn in (np._core.multiarray._reconstruct, np._core.multiarray.scalar)
+]  # pylint: disable=protected-access
 _NUMPY_GLOBALS += [np.ndarray, np.dtype, *(type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "bool"))]
 
-READERS = {".npz": _read_npz, ".safetensors": _read_safetensors, ".pth": _read_torch, ".pt": _read_torch,
-           ".t": _read_torch}
+READERS = {
+    ".npz": _read_npz,
+    ".safetensors": _read_safetensors,
+    ".pth": _read_torch,
+    ".pt": _read_torch,
+    ".t": _read_torch,
+}
 
 
 def load_state_dict(path: str) -> dict[str, np.ndarray]:
@@ -119,10 +132,12 @@ def load_state_dict(path: str) -> dict[str, np.ndarray]:
   except errors.UserError:
     raise
   except Exception as e:  # every parser fails differently on a damaged file; all mean the same to the user
-    raise errors.UserError(f"{path}: not a readable {os.path.splitext(path)[1]} weights file ({type(e).__name__}: "
-                           f"{e}); a truncated download or a saved error page looks like this. Expected a state "
-                           "dict of named tensors as torchvision writes it (or as vireid_jax.models.convert "
-                           "converts it).") from e
+    raise errors.UserError(
+        f"{path}: not a readable {os.path.splitext(path)[1]} weights file ({type(e).__name__}: "
+        f"{e}); a truncated download or a saved error page looks like this. Expected a state "
+        "dict of named tensors as torchvision writes it (or as vireid_jax.models.convert "
+        "converts it)."
+    ) from e
 
 
 def resnet50_shapes(width: int = 64, blocks=(3, 4, 6, 3)) -> dict[str, tuple[int, ...]]:
@@ -132,9 +147,16 @@ def resnet50_shapes(width: int = 64, blocks=(3, 4, 6, 3)) -> dict[str, tuple[int
     for b in range(n):
       p = f"layer{s}.{b}"
       c = cin if b == 0 else w * resnet.EXPANSION
-      shapes.update({f"{p}.conv1.weight": (w, c, 1, 1), **_bn_shapes(f"{p}.bn1", w),
-                     f"{p}.conv2.weight": (w, w, 3, 3), **_bn_shapes(f"{p}.bn2", w),
-                     f"{p}.conv3.weight": (w * 4, w, 1, 1), **_bn_shapes(f"{p}.bn3", w * 4)})
+      shapes.update(
+          {
+              f"{p}.conv1.weight": (w, c, 1, 1),
+              **_bn_shapes(f"{p}.bn1", w),
+              f"{p}.conv2.weight": (w, w, 3, 3),
+              **_bn_shapes(f"{p}.bn2", w),
+              f"{p}.conv3.weight": (w * 4, w, 1, 1),
+              **_bn_shapes(f"{p}.bn3", w * 4),
+          }
+      )
       if b == 0 and (stride != 1 or c != w * 4):
         shapes.update({f"{p}.downsample.0.weight": (w * 4, c, 1, 1), **_bn_shapes(f"{p}.downsample.1", w * 4)})
   return shapes
@@ -154,13 +176,21 @@ def _bn_shapes(prefix: str, c: int) -> dict[str, tuple[int, ...]]:
   return {f"{prefix}.{k}": (c,) for k in ("weight", "bias", "running_mean", "running_var")}
 
 
-def check(state: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, ...]], what: str, path: str = "",
-          ignored: re.Pattern = IGNORED) -> None:
+def check(
+    state: Mapping[str, np.ndarray],
+    expected: Mapping[str, tuple[int, ...]],
+    what: str,
+    path: str = "",
+    ignored: re.Pattern = IGNORED,
+) -> None:
   """Raises UserError naming every missing, mis-shaped and unexpected tensor (and the file, if given);
   tensors matching `ignored` may be present without being expected."""
   problems = [f"missing {k} {v}" for k, v in expected.items() if k not in state]
-  problems += [f"{k} has shape {tuple(state[k].shape)}, expected {v}" for k, v in expected.items()
-               if k in state and tuple(state[k].shape) != v]
+  problems += [
+      f"{k} has shape {tuple(state[k].shape)}, expected {v}"
+      for k, v in expected.items()
+      if k in state and tuple(state[k].shape) != v
+  ]
   problems += [f"unexpected {k}" for k in state if k not in expected and not ignored.search(k)]
   if problems:
     where = f"{path}: " if path else ""
@@ -179,13 +209,16 @@ def _add(targets: Targets, name: str, shape: tuple[int, ...], setter: Callable[[
 def _setter(variable) -> Callable[[np.ndarray], None]:
   def assign(value: np.ndarray) -> None:
     variable[...] = value
+
   return assign
 
 
 def _conv(targets: Targets, name: str, conv: Conv) -> None:
   """A PyTorch Conv2d: weight OIHW (ours HWIO), optional bias."""
   kh, kw, cin, cout = conv.kernel.shape
-  _add(targets, f"{name}.weight", (cout, cin, kh, kw), lambda w, v=conv.kernel: _setter(v)(np.transpose(w, (2, 3, 1, 0))))
+  _add(
+      targets, f"{name}.weight", (cout, cin, kh, kw), lambda w, v=conv.kernel: _setter(v)(np.transpose(w, (2, 3, 1, 0)))
+  )
   if conv.bias is not None:
     _add(targets, f"{name}.bias", (cout,), _setter(conv.bias))
 
@@ -202,8 +235,11 @@ def _linear(targets: Targets, name: str, linear: nnx.Linear, conv1x1: bool = Fal
 def _frozen_zero(name: str) -> Callable[[np.ndarray], None]:
   def check_zero(value: np.ndarray) -> None:
     if np.abs(value).max() > 0:
-      raise errors.UserError(f"{name} is not zero (max |{np.abs(value).max():.3g}|): a BNNeck's bias stays 0 "
-                             "(frozen); this head has none to hold it.")
+      raise errors.UserError(
+          f"{name} is not zero (max |{np.abs(value).max():.3g}|): a BNNeck's bias stays 0 "
+          "(frozen); this head has none to hold it."
+      )
+
   return check_zero
 
 
@@ -251,8 +287,9 @@ def load_resnet50(model, state: Mapping[str, np.ndarray]) -> None:
   _load(backbone_targets(model, ("", "", "")), state, "torchvision ResNet-50")
 
 
-def _load(targets: Targets, state: Mapping[str, np.ndarray], what: str, path: str = "",
-          ignored: re.Pattern = IGNORED) -> None:
+def _load(
+    targets: Targets, state: Mapping[str, np.ndarray], what: str, path: str = "", ignored: re.Pattern = IGNORED
+) -> None:
   check(state, {name: shape for name, (shape, _) in targets.items()}, what, path, ignored)
   for name, (_, setters) in targets.items():
     for set_value in setters:
@@ -263,8 +300,10 @@ def _load(targets: Targets, state: Mapping[str, np.ndarray], what: str, path: st
 # and HcTri (hijune6/Hetero-center-triplet-loss-for-VT-Re-ID, model_mine.py embed_net) share a layout:
 # a torchvision ResNet per modality and a shared one, of which each model uses the stages of its split.
 TWO_STREAM = ("visible_module.visible", "thermal_module.thermal", "base_resnet.base")
-TWO_STREAM_UNUSED = re.compile(r"num_batches_tracked$|^(visible_module\.visible|thermal_module\.thermal|"
-                               r"base_resnet\.base)\.(conv1|bn1|layer\d|fc)\.")
+TWO_STREAM_UNUSED = re.compile(
+    r"num_batches_tracked$|^(visible_module\.visible|thermal_module\.thermal|"
+    r"base_resnet\.base)\.(conv1|bn1|layer\d|fc)\."
+)
 
 
 def two_stream_targets(model) -> Targets:
@@ -308,8 +347,13 @@ def check_two_stream(model, state: Mapping[str, np.ndarray], path: str = "") -> 
   """One UserError naming every tensor of `model` (concrete or `nnx.eval_shape`'d) that an authors'
   checkpoint lacks or shapes differently, and every tensor of the file the model has no place for
   (the stages of the code's ResNets its split does not use, and BatchNorm counters, are expected)."""
-  check(state, {name: shape for name, (shape, _) in two_stream_targets(model).items()}, TWO_STREAM_WHAT, path,
-        TWO_STREAM_UNUSED)
+  check(
+      state,
+      {name: shape for name, (shape, _) in two_stream_targets(model).items()},
+      TWO_STREAM_WHAT,
+      path,
+      TWO_STREAM_UNUSED,
+  )
 
 
 def load_two_stream(model, state: Mapping[str, np.ndarray], path: str = "") -> None:
@@ -330,8 +374,10 @@ def load_vgg16(net: edges.VGGFeatures, state: Mapping[str, np.ndarray], path: st
 def main() -> None:
   import argparse
 
-  parser = argparse.ArgumentParser(description="Convert a torchvision ResNet-50 or VGG-16 file, or an AGW / HcTri "
-                                   "checkpoint, to .npz (readable without torch).")
+  parser = argparse.ArgumentParser(
+      description="Convert a torchvision ResNet-50 or VGG-16 file, or an AGW / HcTri "
+      "checkpoint, to .npz (readable without torch)."
+  )
   parser.add_argument("--src", required=True, help=".pth, .pt, .t, .safetensors or .npz state dict or checkpoint")
   parser.add_argument("--dst", required=True, help="output .npz")
   args = parser.parse_args()

@@ -16,12 +16,14 @@ from flax import nnx
 from vireid_jax.data.transforms import GRAY
 from vireid_jax.models.conv import Conv
 
-SOBEL = np.stack([
-    [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],  # 0 degrees (vertical edges)
-    [[0, 1, 2], [-1, 0, 1], [-2, -1, 0]],  # 45 degrees
-    [[1, 2, 1], [0, 0, 0], [-1, -2, -1]],  # 90 degrees (horizontal edges)
-    [[2, 1, 0], [1, 0, -1], [0, -1, -2]],  # 135 degrees
-]).astype(np.float32)
+SOBEL = np.stack(
+    [
+        [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],  # 0 degrees (vertical edges)
+        [[0, 1, 2], [-1, 0, 1], [-2, -1, 0]],  # 45 degrees
+        [[1, 2, 1], [0, 0, 0], [-1, -2, -1]],  # 90 degrees (horizontal edges)
+        [[2, 1, 0], [1, 0, -1], [0, -1, -2]],  # 135 degrees
+    ]
+).astype(np.float32)
 
 
 def edge_maps(images: jax.Array, height: int, width: int, channels: int) -> jax.Array:
@@ -34,8 +36,9 @@ def edge_maps(images: jax.Array, height: int, width: int, channels: int) -> jax.
   gray = (images.astype(jnp.float32) / 255.0) @ GRAY
   gray = jax.image.resize(gray, (gray.shape[0], height, width), "linear", antialias=True)[..., None]
   kernels = jnp.asarray(SOBEL.transpose(1, 2, 0)[:, :, None, :])  # HWIO, 4 outputs
-  responses = jax.lax.conv_general_dilated(gray, kernels, (1, 1), ((1, 1), (1, 1)),
-                                           dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  responses = jax.lax.conv_general_dilated(
+      gray, kernels, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+  )
   edges = jnp.abs(responses).sum(axis=-1, keepdims=True)
   return jnp.broadcast_to(edges, edges.shape[:-1] + (channels,))
 
@@ -61,10 +64,17 @@ class VGGFeatures(nnx.Module):
     blocks[0][0] = in_channels
     for previous, block in zip(blocks, blocks[1:]):
       block[0] = previous[-1]
-    self.blocks = nnx.List([
-        nnx.List([Conv(cin, cout, 3, padding=1, use_bias=True, rngs=rngs)
-                  for cin, cout in zip(channels[:-1], channels[1:])])
-        for channels in blocks])
+    self.blocks = nnx.List(
+        [
+            nnx.List(
+                [
+                    Conv(cin, cout, 3, padding=1, use_bias=True, rngs=rngs)
+                    for cin, cout in zip(channels[:-1], channels[1:])
+                ]
+            )
+            for channels in blocks
+        ]
+    )
 
   def __call__(self, x: jax.Array) -> list[jax.Array]:
     outputs = []

@@ -24,7 +24,7 @@ def gem(x: jax.Array, p: jax.Array | float, eps: float) -> jax.Array:
   eps^p underflow to 0).
   """
   x = jnp.maximum(x.astype(jnp.float32), eps)
-  return (jnp.mean(x ** p, axis=(1, 2)) + 1e-12) ** (1.0 / p)
+  return (jnp.mean(x**p, axis=(1, 2)) + 1e-12) ** (1.0 / p)
 
 
 class GeM(nnx.Module):
@@ -136,31 +136,43 @@ class PartHead(Head):
 
   @classmethod
   def check(cls, settings: Any, field: str, config: Any) -> list[str]:
-    problems = [f"{field}.{key}: expected a positive integer, got {settings[key]!r}." for key in ("strips", "dim")
-                if not (isinstance(settings[key], int) and settings[key] >= 1)]
+    problems = [
+        f"{field}.{key}: expected a positive integer, got {settings[key]!r}."
+        for key in ("strips", "dim")
+        if not (isinstance(settings[key], int) and settings[key] >= 1)
+    ]
     height = config.data.augment.height
     if not problems and isinstance(height, int) and height >= 1:
       rows = resnet.feature_map_size(height, config.model.last_stride)
       if rows % settings.strips:
-        problems.append(f"data.augment.height: {height} px gives a feature map of {rows} rows, which does not split "
-                        f"into {field}.strips={settings.strips} strips; choose a height that does (288 -> 18 rows "
-                        "with last stride 1).")
+        problems.append(
+            f"data.augment.height: {height} px gives a feature map of {rows} rows, which does not split "
+            f"into {field}.strips={settings.strips} strips; choose a height that does (288 -> 18 rows "
+            "with last stride 1)."
+        )
     return problems
 
   def __init__(self, settings: Any, channels: int, num_classes: int, *, rngs: nnx.Rngs):
     self.strips, self.gem_p, self.eps = settings.strips, settings.gem_p, settings.gem_eps
-    self.reduce = nnx.List([nnx.Linear(channels, settings.dim, use_bias=settings.conv_bias, rngs=rngs)
-                            for _ in range(self.strips)])
-    self.bn = nnx.List([BatchNorm(settings.dim, rngs=rngs)
-                        for _ in range(self.strips)])
-    self.classifiers = nnx.List([classifier(settings.dim, num_classes, rngs, settings.bias)
-                                 for _ in range(self.strips)])
+    self.reduce = nnx.List(
+        [nnx.Linear(channels, settings.dim, use_bias=settings.conv_bias, rngs=rngs) for _ in range(self.strips)]
+    )
+    self.bn = nnx.List([BatchNorm(settings.dim, rngs=rngs) for _ in range(self.strips)])
+    self.classifiers = nnx.List(
+        [classifier(settings.dim, num_classes, rngs, settings.bias) for _ in range(self.strips)]
+    )
 
   def __call__(self, out: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
-    pooled = jax.vmap(lambda s: gem(s, self.gem_p, self.eps), in_axes=1, out_axes=1)(strips(out["feature_map"],
-                                                                                               self.strips))
-    feats = jnp.stack([nnx.relu(bn(fc(pooled[:, i])))  # a 1x1 conv on a pooled strip is a linear map
-                       for i, (fc, bn) in enumerate(zip(self.reduce, self.bn))], axis=1)
+    pooled = jax.vmap(lambda s: gem(s, self.gem_p, self.eps), in_axes=1, out_axes=1)(
+        strips(out["feature_map"], self.strips)
+    )
+    feats = jnp.stack(
+        [
+            nnx.relu(bn(fc(pooled[:, i])))  # a 1x1 conv on a pooled strip is a linear map
+            for i, (fc, bn) in enumerate(zip(self.reduce, self.bn))
+        ],
+        axis=1,
+    )
     logits = jnp.stack([cls(feats[:, i]) for i, cls in enumerate(self.classifiers)])
     return {"part_features": feats, "part_logits": logits, "parts": feats.reshape(feats.shape[0], -1)}
 

@@ -64,8 +64,12 @@ class Bottleneck(nnx.Module):
 
 def stage_blocks(cin: int, width: int, blocks: int, stride: int, rngs: nnx.Rngs) -> nnx.List:
   """One stage (layerN) as a list of bottlenecks; the first one carries the stride."""
-  return nnx.List([Bottleneck(cin if i == 0 else width * EXPANSION, width, stride if i == 0 else 1,
-                              rngs=rngs) for i in range(blocks)])
+  return nnx.List(
+      [
+          Bottleneck(cin if i == 0 else width * EXPANSION, width, stride if i == 0 else 1, rngs=rngs)
+          for i in range(blocks)
+      ]
+  )
 
 
 def feature_map_size(size: int, last_stride: int) -> int:
@@ -80,7 +84,7 @@ def stage_shapes(width: int, blocks: Sequence[int], last_stride: int) -> list[tu
   """(in channels, bottleneck width, blocks, stride) of stages 1..4."""
   shapes, cin = [], width
   for i, n in enumerate(blocks):
-    w = width * 2 ** i
+    w = width * 2**i
     shapes.append((cin, w, n, (1, 2, 2, last_stride)[i]))
     cin = w * EXPANSION
   return shapes

@@ -62,7 +62,9 @@ def _check_heads(config: Any) -> list[str]:
     available.update(head.OUTPUTS)
   vectors = [o for o, kind in available.items() if kind == "vector"]
   if cfg.test_feature not in vectors:
-    problems.append(f"model.test_feature: expected one of this model's [B, D] features {vectors}, got {cfg.test_feature!r}.")
+    problems.append(
+        f"model.test_feature: expected one of this model's [B, D] features {vectors}, got {cfg.test_feature!r}."
+    )
   return problems
 
 
@@ -76,18 +78,22 @@ def check(config: Any) -> list[str]:
   if len(blocks) != 4 or not all(isinstance(b, int) and b >= 1 for b in blocks):
     problems.append(f"model.blocks: expected 4 positive block counts ((3, 4, 6, 3) for ResNet-50), got {blocks!r}.")
   elif any(not (1 <= stage <= 4 and 0 <= block < blocks[stage - 1]) for stage, block in cfg.non_local):
-    problems.append(f"model.non_local: expected (stage 1..4, block index within model.blocks) pairs, got "
-                    f"{tuple(map(tuple, cfg.non_local))!r} with blocks {blocks}.")
+    problems.append(
+        f"model.non_local: expected (stage 1..4, block index within model.blocks) pairs, got "
+        f"{tuple(map(tuple, cfg.non_local))!r} with blocks {blocks}."
+    )
   if cfg.last_stride not in (1, 2):
     problems.append(f"model.last_stride: expected 1 or 2, got {cfg.last_stride!r}.")
   if cfg.split not in range(NUM_STAGES + 1):
     problems.append(f"model.split: expected 0..5 (stages 0..split-1 modality-specific), got {cfg.split!r}.")
   elif cfg.position_attention and cfg.split == 0:
-    problems.append("model.position_attention: the module follows the modality-specific stages; it needs "
-                    "model.split >= 1.")
+    problems.append(
+        "model.position_attention: the module follows the modality-specific stages; it needs " "model.split >= 1."
+    )
   if not (cfg.non_local_inner == "half" or str(cfg.non_local_inner).isdigit() and int(cfg.non_local_inner) >= 1):
-    problems.append(f"model.non_local_inner: expected 'half' or a positive number of channels, got "
-                    f"{cfg.non_local_inner!r}.")
+    problems.append(
+        f"model.non_local_inner: expected 'half' or a positive number of channels, got " f"{cfg.non_local_inner!r}."
+    )
   if not (isinstance(cfg.attention_reduction, int) and cfg.attention_reduction >= 1):
     problems.append(f"model.attention_reduction: expected a positive integer, got {cfg.attention_reduction!r}.")
   if cfg.non_local_kind not in ("dot", "gaussian"):
@@ -107,14 +113,23 @@ def merge_modalities(x: jax.Array) -> jax.Array:
 class Stage(nnx.Module):
   """One of layer1..layer4, with non-local blocks after the listed block indices."""
 
-  def __init__(self, cin: int, width: int, blocks: int, stride: int, non_local_after: tuple[int, ...],
-               non_local_inner: int | str, non_local_kind: str, *, rngs: nnx.Rngs):
+  def __init__(
+      self,
+      cin: int,
+      width: int,
+      blocks: int,
+      stride: int,
+      non_local_after: tuple[int, ...],
+      non_local_inner: int | str,
+      non_local_kind: str,
+      *,
+      rngs: nnx.Rngs,
+  ):
     self.blocks = stage_blocks(cin, width, blocks, stride, rngs)
     channels = width * EXPANSION
     inner = channels // 2 if non_local_inner == "half" else int(non_local_inner)
     self.non_local_after = tuple(non_local_after)
-    self.non_local = nnx.List([NonLocal(channels, inner, kind=non_local_kind, rngs=rngs)
-                               for _ in self.non_local_after])
+    self.non_local = nnx.List([NonLocal(channels, inner, kind=non_local_kind, rngs=rngs) for _ in self.non_local_after])
 
   def __call__(self, x: jax.Array) -> jax.Array:
     for i, block in enumerate(self.blocks):
@@ -151,16 +166,18 @@ class TwoStreamReID(nnx.Module):
     self.shared = nnx.List([make(i) for i in range(split, NUM_STAGES)])
     if cfg.position_attention:
       channels = cfg.width if split == 1 else shapes[split - 2][1] * EXPANSION
-      self.attention = nnx.List([PositionAttention(channels, reduction=cfg.attention_reduction, rngs=rngs)
-                                 for _ in range(2)])
+      self.attention = nnx.List(
+          [PositionAttention(channels, reduction=cfg.attention_reduction, rngs=rngs) for _ in range(2)]
+      )
     else:
       self.attention = None
 
     dim = shapes[-1][1] * EXPANSION
     self.pool = heads.GeM(cfg.gem_p, learnable=cfg.gem_learnable, eps=cfg.gem_eps) if cfg.pooling == "gem" else None
     self.head_order = tuple(name for name in heads.HEADS if name in cfg.heads)
-    self.heads = nnx.Dict({name: heads.HEADS[name](cfg.heads[name], dim, num_classes, rngs=rngs)
-                           for name in self.head_order})
+    self.heads = nnx.Dict(
+        {name: heads.HEADS[name](cfg.heads[name], dim, num_classes, rngs=rngs) for name in self.head_order}
+    )
     self.test_feature = cfg.test_feature
     self.dtype = jnp.dtype(cfg.dtype)  # compute dtype: the images are normalised to it, every layer follows
 
