@@ -11,7 +11,8 @@ and compiled by the TPU compiler. Prints, per chip: FLOPs (XLA cost analysis), t
 arguments (parameters, optimiser state, batch), outputs, temporaries and those aliased (the
 donated state reused for the new one), whether the step fits the chip's memory, and the largest
 per-chip batch that fits, extrapolated from this compile (temporaries grow with the batch; the
-state does not; "–" where the compiler reports no temporaries). A full ResNet-50 step takes minutes to compile on 2 CPU cores.
+state does not; "–" where the compiler reports no temporaries). A full ResNet-50 step takes
+minutes to compile on 2 CPU cores.
 """
 
 import functools

@@ -47,8 +47,9 @@ class Identity(nnx.Module):
 
 def fold_batch_norms(model: inference.Model) -> inference.Model:
   """The same inference function with every BatchNorm that follows a convolution (the ResNet
-  stems and bottlenecks, the non-local blocks' output projection) folded into it: kernel * s, bias (b - mean) * s + beta with
-  s = gamma / sqrt(var + eps) per output channel, and the BatchNorm removed."""
+  stems and bottlenecks, the non-local blocks' output projection) folded into it: kernel * s,
+  bias (b - mean) * s + beta with s = gamma / sqrt(var + eps) per output channel, and the
+  BatchNorm removed."""
   module = nnx.merge(model.graph, model.params, model.rest, copy=True)
   for _, block in nnx.iter_modules(module):
     for conv_name, bn_name in _FOLDS.get(type(block), ()):
