@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from configs import hctri
-from vireid_jax import aggregate, errors, inference, regdb_trials, search
+from vireid_jax import aggregate, errors, inference, objective, optim, regdb_trials, registry, search, train
 from vireid_jax.data import datasets, pipeline
 from vireid_jax.evaluation import metrics
 
@@ -46,6 +46,23 @@ def test_eval_mode_reproduces_the_training_evaluation(run, tmp_path):
     inference.evaluate_checkpoint(cfg, str(tmp_path), os.path.join(workdir, "checkpoints", "7"))
   with pytest.raises(errors.UserError, match="train first"):
     inference.evaluate_checkpoint(cfg, str(tmp_path / "empty"))
+
+
+def test_evaluating_a_checkpoint_needs_no_loss_term_optimiser_or_training_state(run, tmp_path, monkeypatch):
+  """Inference reads the checkpoint's `model` item alone: with no loss term registered and the
+  training state's constructors broken, a checkpoint still evaluates to the training run's result."""
+  cfg, workdir = run
+  monkeypatch.setattr(objective, "TERMS", registry.Registry("loss term", lambda term: term.settings))
+
+  def broken(*args, **kwargs):
+    raise AssertionError("inference built training state")
+
+  for name in ("create", "load_weights", "from_checkpoint_items"):
+    monkeypatch.setattr(train, name, broken)
+  monkeypatch.setattr(optim, "make", broken)
+  results = inference.evaluate_checkpoint(cfg, str(tmp_path), os.path.join(workdir, "checkpoints", "3"))
+  first = json.loads(pathlib.Path(os.path.join(workdir, "results.json")).read_text())
+  assert results["modes"]["all_single"]["mean"] == pytest.approx(first["modes"]["all_single"]["mean"])
 
 
 def test_the_inference_path_compiles_once_per_process(run, tmp_path, caplog):
