@@ -152,10 +152,12 @@ def train_config(**overrides) -> ml_collections.ConfigDict:
           log_every=50,
           eval_every=0,
           checkpoint_every=500,
+          checkpoint_minutes=0.0,  # also save when this much wall-clock time has passed (0: off); our choice
           keep_checkpoints=2,
           keep_best=1,
           best_metric="eval/all_single/mAP",
           fsdp=False,
+          compilation_cache="~/.cache/vireid_jax/jax",  # JAX's persistent cache for the commands ("": off)
       )
   )
   cfg.update(overrides)

@@ -67,6 +67,17 @@ def test_resume_gives_identical_parameters_and_batches(data_dir, tmp_path):
   assert la[3] == lb[3] and la[4] == lb[4]  # the same batches after the restart
 
 
+def test_checkpoint_minutes_saves_by_wall_clock_time(data_dir, tmp_path):
+  """With `train.checkpoint_minutes` passed at every logging step, every logged step is saved
+  (`checkpoint_every` alone would save none before the end)."""
+  cfg = config(
+      "hctri", data_dir, steps=5, log_every=2, checkpoint_every=100, checkpoint_minutes=1e-9, keep_checkpoints=10
+  )
+  cfg.eval.figures = False
+  train.train_and_evaluate(cfg, str(tmp_path))
+  assert sorted(int(d) for d in os.listdir(tmp_path / "checkpoints") if d.isdigit()) == [2, 4, 5]
+
+
 def test_non_finite_loss_stops_and_names_step_and_term(data_dir, tmp_path):
   cfg = config("agw", data_dir, steps=3, checkpoint_every=1)
   cfg.optimizer.update(lr=1e30, warmup=0)

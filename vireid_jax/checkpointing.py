@@ -212,6 +212,10 @@ class Checkpointer:
     multihost_utils.sync_global_devices("vireid_jax: damaged checkpoints set aside")
     self.manager.reload()
 
+  def wait(self) -> None:
+    """Returns once every checkpoint saved so far is completely written."""
+    self.manager.wait_until_finished()
+
   def close(self) -> None:
     self.manager.wait_until_finished()
     self.manager.close()

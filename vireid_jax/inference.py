@@ -25,7 +25,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from vireid_jax import checkpointing, errors, evaluate, imports, models, viz, writers
+from vireid_jax import checkpointing, compilation_cache, errors, evaluate, imports, models, viz, writers
 from vireid_jax.data import datasets, pipeline
 from vireid_jax.models import build_model, convert
 
@@ -155,13 +155,14 @@ def report(
 
 def run_config(checkpoint: str) -> ml_collections.ConfigDict:
   """The config a checkpoint was trained with: `<workdir>/config.json` for `<workdir>/checkpoints/<step>`,
-  with the modules its `imports` name imported."""
+  with the modules its `imports` name imported and its compilation cache on."""
   path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint))), "config.json")
   if not os.path.isfile(path):
     raise errors.UserError(f"{path} not found: --checkpoint must be <workdir>/checkpoints/<step> of a training run.")
   with open(path) as f:
     config = ml_collections.ConfigDict(json.load(f))
   imports.load(config.imports)
+  compilation_cache.enable(config.train.compilation_cache)
   return config
 
 

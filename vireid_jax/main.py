@@ -6,15 +6,19 @@
   python -m vireid_jax.main --config=configs/agw.py --workdir=/tmp/run --config.optimizer.lr=0.05
 
 Bad input (a config field, the dataset folder, a weights file, a checkpoint) is reported as one
-message naming it, with exit status 2 and no traceback, before any slow work.
+message naming it, with exit status 2 and no traceback, before any slow work. Training stopped by
+SIGTERM or SIGINT saves a checkpoint of the step it finished and exits with status 128 + the
+signal's number (143, 130); the same command continues from it.
 """
 
 import os
+import shlex
+import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from vireid_jax import checkpointing, errors, evaluate, inference, sharding, train
+from vireid_jax import checkpointing, compilation_cache, errors, evaluate, inference, preemption, sharding, train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/eat.py:regdb.", lock_config=True)
 _WORKDIR = flags.DEFINE_string(
@@ -42,6 +46,7 @@ def main(argv):
   checkpointing.quiet_orbax_logs()
   sharding.initialize_distributed()
   config = _CONFIG.value
+  compilation_cache.enable(config.train.compilation_cache)
   workdir = _WORKDIR.value or os.path.join("runs", config.method)
   print(f"Work directory: {os.path.abspath(workdir)}", flush=True)
   logging.info("Work directory %s", os.path.abspath(workdir))
@@ -49,7 +54,15 @@ def main(argv):
     print(f"Features written to {inference.export_features(config, workdir, _CHECKPOINT.value, _SPLIT.value)}")
     return
   if _MODE.value == "train":
-    results = train.train_and_evaluate(config, workdir)
+    try:
+      results = train.train_and_evaluate(config, workdir)
+    except preemption.Preempted as e:
+      print(
+          f"Stopped by {train.signal_name(e.signum)} after step {e.step}, saved. Continue with the same command:\n"
+          f"  {shlex.join([os.path.basename(sys.executable), '-m', 'vireid_jax.main', *sys.argv[1:]])}",
+          flush=True,
+      )
+      raise SystemExit(e.exit_status) from None
   else:
     results = inference.evaluate_checkpoint(config, workdir, _CHECKPOINT.value)
   print(evaluate.format_table(results))

@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import json
 import os
+import signal
 import time
 from typing import Any, NamedTuple
 
@@ -22,6 +23,7 @@ import numpy as np
 import optax
 from absl import logging
 from flax import nnx
+from jax.experimental import multihost_utils
 
 from vireid_jax import (
     checkpointing,
@@ -32,6 +34,7 @@ from vireid_jax import (
     models,
     objective,
     optim,
+    preemption,
     sharding,
     writers,
 )
@@ -72,6 +75,8 @@ def _check_train(cfg: Any) -> list[str]:
   for field in ("log_every", "checkpoint_every", "keep_checkpoints"):
     if not (isinstance(cfg[field], int) and cfg[field] >= 1):
       problems.append(f"train.{field}: expected a positive integer, got {cfg[field]!r}.")
+  if not (isinstance(cfg.checkpoint_minutes, (int, float)) and cfg.checkpoint_minutes >= 0):
+    problems.append(f"train.checkpoint_minutes: expected minutes >= 0 (0: off), got {cfg.checkpoint_minutes!r}.")
   for field in ("eval_every", "keep_best"):
     if not (isinstance(cfg[field], int) and cfg[field] >= 0):
       problems.append(f"train.{field}: expected 0 (off) or a positive integer, got {cfg[field]!r}.")
@@ -224,6 +229,17 @@ def inference_model(program: Program, state: TrainState) -> inference.Model:
   return inference.Model(program.eval_graph, state.params, state.rest)
 
 
+def _minutes_passed(since: float, minutes: float) -> bool:
+  """Whether `train.checkpoint_minutes` have passed since the monotonic time `since` (0: never),
+  as process 0's clock says on every process."""
+  due = bool(minutes) and time.monotonic() - since >= 60.0 * minutes
+  return bool(multihost_utils.broadcast_one_to_all(np.asarray(due))) if jax.process_count() > 1 else due
+
+
+def signal_name(signum: int | None) -> str:
+  return signal.Signals(signum).name if signum else "a preemption notice"
+
+
 def _check_finite(program: Program, state: TrainState) -> None:
   first = int(state.first_bad_step)
   if first >= 0:
@@ -317,46 +333,67 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
     )
     results: dict[str, Any] = {}
     window, window_start, window_steps = None, time.perf_counter(), 0
-    for step in range(start_step, total_steps):
-      batch = sharding.global_batch(next(iterator), batch_sharding)
-      state, metrics = step_fn(state, batch)
-      window = metrics if window is None else jax.tree.map(jnp.add, window, metrics)
-      window_steps += 1
-      done = step + 1
-      if done % config.train.log_every == 0 or done == total_steps:
-        _check_finite(program, state)  # syncs once per interval
-        seconds = time.perf_counter() - window_start
-        elapsed += seconds
-        rate = window_steps / seconds
-        scalars = {k: float(v) / window_steps for k, v in window.items()}
-        scalars.update(
-            {"lr": float(learning_rate(step)), "steps_per_second": rate, "images_per_second": rate * images_per_step}
-        )
-        writer.write_scalars(done, scalars)
-        eta = (total_steps - done) / rate
-        logging.info(
-            "step %d/%d  loss %.4f  %.2f steps/s  %.1f img/s  elapsed %s  ETA %s",
-            done,
-            total_steps,
-            scalars["loss/total"],
-            rate,
-            rate * images_per_step,
-            writers.hms(elapsed),
-            writers.hms(eta),
-        )
-        window, window_start, window_steps = None, time.perf_counter(), 0
-      evaluate_now = done == total_steps or (config.train.eval_every and done % config.train.eval_every == 0)
-      meta = {"elapsed_seconds": elapsed, "num_classes": num_classes}
-      if evaluate_now:
-        _check_finite(program, state)
-        eval_start = time.perf_counter()
-        features = inference.features(config, inference_model(program, state), sources["test"], test_cols)
-        results, eval_scalars = inference.report(config, features, sources["test"], test_cols, workdir, done, writer)
-        ckpt.save(done, checkpoint_items(state), iterator, meta, metrics=eval_scalars)
-        window_start += time.perf_counter() - eval_start  # throughput and ETA count training steps only
-      elif done % config.train.checkpoint_every == 0:
-        _check_finite(program, state)
-        ckpt.save(done, checkpoint_items(state), iterator, meta)
+    with preemption.Watch() as watch:
+      last_save = time.monotonic()
+      for step in range(start_step, total_steps):
+        batch = sharding.global_batch(next(iterator), batch_sharding)
+        state, metrics = step_fn(state, batch)
+        window = metrics if window is None else jax.tree.map(jnp.add, window, metrics)
+        window_steps += 1
+        done = step + 1
+        if done % config.train.log_every == 0 or done == total_steps:
+          _check_finite(program, state)  # syncs once per interval
+          seconds = time.perf_counter() - window_start
+          elapsed += seconds
+          rate = window_steps / seconds
+          scalars = {k: float(v) / window_steps for k, v in window.items()}
+          scalars.update(
+              {"lr": float(learning_rate(step)), "steps_per_second": rate, "images_per_second": rate * images_per_step}
+          )
+          writer.write_scalars(done, scalars)
+          eta = (total_steps - done) / rate
+          logging.info(
+              "step %d/%d  loss %.4f  %.2f steps/s  %.1f img/s  elapsed %s  ETA %s",
+              done,
+              total_steps,
+              scalars["loss/total"],
+              rate,
+              rate * images_per_step,
+              writers.hms(elapsed),
+              writers.hms(eta),
+          )
+          window, window_start, window_steps = None, time.perf_counter(), 0
+          save_now = _minutes_passed(last_save, config.train.checkpoint_minutes)
+        else:
+          save_now = False
+        evaluate_now = done == total_steps or (config.train.eval_every and done % config.train.eval_every == 0)
+        stop = done < total_steps and watch.requested(done)
+        if evaluate_now or stop or save_now or done % config.train.checkpoint_every == 0:
+          _check_finite(program, state)
+          meta = {
+              "elapsed_seconds": elapsed + (time.perf_counter() - window_start if window_steps else 0.0),
+              "num_classes": num_classes,
+          }
+          eval_scalars = None
+          if evaluate_now:
+            eval_start = time.perf_counter()
+            features = inference.features(config, inference_model(program, state), sources["test"], test_cols)
+            results, eval_scalars = inference.report(
+                config, features, sources["test"], test_cols, workdir, done, writer
+            )
+            window_start += time.perf_counter() - eval_start  # throughput and ETA count training steps only
+          ckpt.save(done, checkpoint_items(state), iterator, meta, metrics=eval_scalars)
+          last_save = time.monotonic()
+        if stop:
+          ckpt.wait()
+          logging.warning(
+              "Stopped after step %d/%d (%s), saved as %s; the same command continues from it.",
+              done,
+              total_steps,
+              signal_name(watch.signum),
+              ckpt.step_dir(done),
+          )
+          raise preemption.Preempted(watch.signum, done)
     if not results and start_step >= total_steps:  # already finished: evaluate the final state
       features = inference.features(config, inference_model(program, state), sources["test"], test_cols)
       results, _ = inference.report(config, features, sources["test"], test_cols, workdir, total_steps, None)
