@@ -194,11 +194,9 @@ def restore(config: Any, workdir: str, checkpoint: str | None = None) -> tuple[M
     if not steps or not set(steps) <= set(ckpt.steps()):
       what = f"step {step}" if checkpoint else "checkpoint"
       raise errors.UserError(f"No {what} in {directory}: train first or pass --checkpoint=DIR/<step>.")
-    graphs = {}
 
     def abstract(meta):
-      model = split(nnx.eval_shape(lambda: build_model(config.model, meta["num_classes"])))
-      graphs[meta["num_classes"]] = model.graph
+      model = _abstract(config, meta["num_classes"])
       as_abstract = lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype)
       return {
           "model": {"params": jax.tree.map(as_abstract, model.params), "rest": jax.tree.map(as_abstract, model.rest)}
@@ -207,7 +205,12 @@ def restore(config: Any, workdir: str, checkpoint: str | None = None) -> tuple[M
     step, items, meta = ckpt.restore_newest(abstract, None, steps=steps, set_aside_damaged=False)
   finally:
     ckpt.close()
-  return Model(graphs[meta["num_classes"]], items["model"]["params"], items["model"]["rest"]), step
+  return Model(_abstract(config, meta["num_classes"]).graph, items["model"]["params"], items["model"]["rest"]), step
+
+
+def _abstract(config: Any, num_classes: int) -> Model:
+  """The config's inference model as shapes only (`nnx.eval_shape`): its graph and array structure."""
+  return split(nnx.eval_shape(lambda: build_model(config.model, num_classes)))
 
 
 def _authors_model(config: Any) -> Model:
