@@ -58,7 +58,7 @@ def main(argv):
       results = train.train_and_evaluate(config, workdir)
     except preemption.Preempted as e:
       print(
-          f"Stopped by {train.signal_name(e.signum)} after step {e.step}, saved. Continue with the same command:\n"
+          f"Stopped by {preemption.signal_name(e.signum)} after step {e.step}, saved. Continue with the same command:\n"
           f"  {shlex.join([os.path.basename(sys.executable), '-m', 'vireid_jax.main', *sys.argv[1:]])}",
           flush=True,
       )

@@ -23,6 +23,10 @@ from jax.experimental import multihost_utils
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
+def signal_name(signum: int | None) -> str:
+  return signal.Signals(signum).name if signum else "a preemption notice"
+
+
 class Preempted(Exception):
   """The run stopped on a signal after writing a checkpoint of `step`."""
 

@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import json
 import os
-import signal
 import time
 from typing import Any, NamedTuple
 
@@ -236,10 +235,6 @@ def _minutes_passed(since: float, minutes: float) -> bool:
   return bool(multihost_utils.broadcast_one_to_all(np.asarray(due))) if jax.process_count() > 1 else due
 
 
-def signal_name(signum: int | None) -> str:
-  return signal.Signals(signum).name if signum else "a preemption notice"
-
-
 def _check_finite(program: Program, state: TrainState) -> None:
   first = int(state.first_bad_step)
   if first >= 0:
@@ -390,7 +385,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
               "Stopped after step %d/%d (%s), saved as %s; the same command continues from it.",
               done,
               total_steps,
-              signal_name(watch.signum),
+              preemption.signal_name(watch.signum),
               ckpt.step_dir(done),
           )
           raise preemption.Preempted(watch.signum, done)
