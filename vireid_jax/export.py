@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from absl import app, flags
 from flax import nnx
 
-from vireid_jax import checkpointing, errors, inference
+from vireid_jax import checkpointing, compilation_cache, errors, inference
 from vireid_jax.models import attention, batch_norm, conv, resnet
 
 MODALITIES = {"visible": 0, "infrared": 1}
@@ -67,9 +67,9 @@ def fold_batch_norms(model: inference.Model) -> inference.Model:
 
 
 def export_embedding(model: inference.Model, height: int, width: int, modality: int) -> jax.export.Exported:
-  """The folded embedding of one modality, batch-polymorphic: uint8 [b, height, width, 3] -> float32 [b, D]."""
-  folded = fold_batch_norms(model)
-  fn = jax.jit(lambda images: nnx.merge(folded.graph, folded.params, folded.rest, copy=True).embed(images, modality))
+  """`model`'s embedding of one modality (its parameters as constants), batch-polymorphic:
+  uint8 [b, height, width, 3] -> float32 [b, D]."""
+  fn = jax.jit(lambda images: nnx.merge(model.graph, model.params, model.rest, copy=True).embed(images, modality))
   batch = jax.export.symbolic_shape("batch")
   return jax.export.export(fn)(jax.ShapeDtypeStruct((*batch, height, width, 3), jnp.uint8))
 
@@ -81,14 +81,13 @@ def export(config: Any, checkpoint: str, out: str) -> dict[str, Any]:
     raise errors.UserError(f"--out={out} exists and is not an earlier export (no export.json): choose a new folder.")
   inference.check(config)
   model, step = inference.restore(config, "", checkpoint)
+  folded = fold_batch_norms(model)
   height, width = config.data.augment.height, config.data.augment.width
   tmp = out.rstrip("/") + ".tmp"
   shutil.rmtree(tmp, ignore_errors=True)
   os.makedirs(tmp)
-  dims = set()
   for name, modality in MODALITIES.items():
-    exported = export_embedding(model, height, width, modality)
-    dims.add(exported.out_avals[0].shape[-1])
+    exported = export_embedding(folded, height, width, modality)
     with open(os.path.join(tmp, f"{name}.jax"), "wb") as f:
       f.write(exported.serialize())
   info = {
@@ -97,7 +96,7 @@ def export(config: Any, checkpoint: str, out: str) -> dict[str, Any]:
       "height": height,
       "width": width,
       "modalities": {name: {"number": m, "file": f"{name}.jax"} for name, m in MODALITIES.items()},
-      "feature_dim": int(dims.pop()),
+      "feature_dim": int(exported.out_avals[0].shape[-1]),
       "test_feature": config.model.test_feature,
       "step": step,
       "checkpoint": os.path.abspath(checkpoint),
@@ -118,7 +117,9 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   checkpointing.quiet_orbax_logs()
   args = flags.FLAGS
-  info = export(inference.run_config(args.checkpoint), args.checkpoint, args.out)
+  config = inference.run_config(args.checkpoint)
+  compilation_cache.enable(config.train.compilation_cache)
+  info = export(config, args.checkpoint, args.out)
   print(
       f"Exported step {info['step']} ({info['feature_dim']}-d {info['test_feature']} features of "
       f"{info['height']}x{info['width']} images) to {os.path.abspath(args.out)}: "

@@ -25,7 +25,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from vireid_jax import checkpointing, compilation_cache, errors, evaluate, imports, models, viz, writers
+from vireid_jax import checkpointing, errors, evaluate, imports, models, viz, writers
 from vireid_jax.data import datasets, pipeline
 from vireid_jax.models import build_model, convert
 
@@ -78,8 +78,7 @@ def extract_features(
   """Embeds `records` of one modality: [N] indices -> float32 [N, D], in order, logging the images
   done, images/s and the ETA at every tenth of them. Batches are padded to `batch_size`, so
   `embed_fn` compiles once."""
-  out, done, start = [], 0, time.perf_counter()
-  next_line = 1
+  out, done, logged, start = [], 0, 0, time.perf_counter()
   batches = pipeline.eval_batches(source, records, data_cfg, batch_size=batch_size)
   try:
     for batch in batches:
@@ -88,12 +87,12 @@ def extract_features(
         feats = 0.5 * (feats + np.asarray(embed_fn(batch["image"][:, :, ::-1], modality), np.float32))
       out.append(feats[batch["mask"]])
       done += int(batch["mask"].sum())
-      if done >= next_line * len(records) / PROGRESS_LINES:
+      if done * PROGRESS_LINES // len(records) > logged:  # a new tenth reached
         rate = done / (time.perf_counter() - start)
         logging.info(
             "%s: %d/%d  %.1f img/s  ETA %s", what, done, len(records), rate, writers.hms((len(records) - done) / rate)
         )
-        next_line = int(done * PROGRESS_LINES / len(records)) + 1
+        logged = done * PROGRESS_LINES // len(records)
   finally:
     batches.close()  # stops the workers and frees their shared memory, also on an error
   return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
@@ -155,14 +154,13 @@ def report(
 
 def run_config(checkpoint: str) -> ml_collections.ConfigDict:
   """The config a checkpoint was trained with: `<workdir>/config.json` for `<workdir>/checkpoints/<step>`,
-  with the modules its `imports` name imported and its compilation cache on."""
+  with the modules its `imports` name imported."""
   path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint))), "config.json")
   if not os.path.isfile(path):
     raise errors.UserError(f"{path} not found: --checkpoint must be <workdir>/checkpoints/<step> of a training run.")
   with open(path) as f:
     config = ml_collections.ConfigDict(json.load(f))
   imports.load(config.imports)
-  compilation_cache.enable(config.train.compilation_cache)
   return config
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from absl import app, flags
 
-from vireid_jax import checkpointing, errors, inference, viz
+from vireid_jax import checkpointing, compilation_cache, errors, inference, viz
 from vireid_jax.data import pipeline
 from vireid_jax.evaluation import metrics
 
@@ -105,6 +105,7 @@ def main(argv):
   if not os.path.isfile(args.query):
     raise errors.UserError(f"--query: {args.query} is not a file.")
   config = inference.run_config(args.checkpoint)
+  compilation_cache.enable(config.train.compilation_cache)
   gallery = gallery_files(args.gallery)
   dist, order = search(
       config,
