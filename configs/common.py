@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import ml_collections
 
 from vireid_jax import imports as vireid_jax_imports
-from vireid_jax import models, objective
+from vireid_jax import compilation_cache, models, objective
 
 
 def data_config(**overrides) -> ml_collections.ConfigDict:
@@ -157,7 +157,7 @@ def train_config(**overrides) -> ml_collections.ConfigDict:
           keep_best=1,
           best_metric="eval/all_single/mAP",
           fsdp=False,
-          compilation_cache="~/.cache/vireid_jax/jax",  # JAX's persistent cache for the commands ("": off)
+          compilation_cache=compilation_cache.DEFAULT,  # JAX's persistent cache for the commands ("": off)
       )
   )
   cfg.update(overrides)

@@ -1,22 +1,23 @@
 """Shared fixtures: the synthetic datasets built once per test session through the real builders."""
 
-import os
+import concurrent.futures
+import signal
 import sys
+import types
 
-import jax
 import pytest
 from absl import flags
 
 from configs import common, hctri
-from vireid_jax import models, objective, train
+from vireid_jax import compilation_cache, models, objective, train
 from vireid_jax.data import datasets
+from tests import runs
 
 # Grain worker processes read absl flags; outside `app.run` they must be marked parsed.
 flags.FLAGS.mark_as_parsed()
-# Repeated runs reuse compiled programs (first model builds and compiles dominate the suite).
-jax.config.update("jax_compilation_cache_dir", os.path.expanduser("~/.cache/vireid_jax/jax_cache"))
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+# Repeated runs reuse compiled programs (first model builds and compiles dominate the suite); the
+# commands that tests start share the folder, so they load what this process compiled.
+compilation_cache.enable(compilation_cache.DEFAULT)
 
 
 def data_config(data_dir, **overrides):
@@ -63,3 +64,44 @@ def hctri_run(data_dir, tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("hctri_run"))
   train.train_and_evaluate(cfg, workdir)
   return cfg, workdir
+
+
+TWO_PROCESS_STEPS = 8
+
+
+@pytest.fixture(scope="session")
+def two_processes(data_dir, tmp_path_factory):
+  """Two jax.distributed processes on localhost (1 device each): `tests.sharded_gradients` writes
+  the first batch's gradients (`out_dir`/two_processes.npz), then the same processes train
+  hctri:test (8 identities a batch) through `vireid_jax.main` in `workdir`, and process 1 alone
+  gets SIGTERM once it logs step 2. `outputs` and `statuses` per process."""
+  out_dir, workdir = tmp_path_factory.mktemp("two_processes"), tmp_path_factory.mktemp("two_processes_run")
+  jobs = runs.start(
+      [
+          "-m",
+          "tests.sharded_gradients",
+          str(data_dir),
+          str(out_dir),
+          "--config=configs/hctri.py:test",
+          f"--workdir={workdir}",
+          f"--config.data.data_dir={data_dir}",
+          "--config.data.p=8",
+          f"--config.train.steps={TWO_PROCESS_STEPS}",
+          "--config.train.log_every=1",
+          "--config.train.checkpoint_every=100",
+          "--config.eval.figures=False",
+      ],
+      devices=1,
+      processes=2,
+  )
+  outputs = ["", ""]
+  with concurrent.futures.ThreadPoolExecutor(1) as pool:  # process 0's output is read all along
+    first = pool.submit(jobs[0].communicate, timeout=600)
+    for line in jobs[1].stdout:
+      outputs[1] += line
+      if f"step 2/{TWO_PROCESS_STEPS}" in line:
+        jobs[1].send_signal(signal.SIGTERM)
+    outputs[0] = first.result()[0]
+  statuses = [job.wait(timeout=600) for job in jobs]
+  assert (out_dir / "two_processes.npz").exists(), outputs[0][-3000:] + outputs[1][-3000:]
+  return types.SimpleNamespace(out_dir=out_dir, workdir=workdir, outputs=outputs, statuses=statuses)

@@ -6,13 +6,15 @@ import os
 import pathlib
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 
+import jax
+import numpy as np
 import pytest
 
+from tests.runs import final_state, losses_by_step
 from vireid_jax import preemption
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -20,12 +22,12 @@ STEPS = 8
 OVERRIDES = [
     f"--config.train.steps={STEPS}",
     "--config.train.log_every=1",
-    "--config.train.checkpoint_every=100",
+    "--config.train.checkpoint_every=2",
     "--config.eval.figures=False",
 ]
 
 
-def command(data_dir, workdir, cache):
+def command(data_dir, workdir):
   return [
       sys.executable,
       "-m",
@@ -33,57 +35,80 @@ def command(data_dir, workdir, cache):
       "--config=configs/hctri.py:test",
       f"--workdir={workdir}",
       f"--config.data.data_dir={data_dir}",
-      f"--config.train.compilation_cache={cache}",
       *OVERRIDES,
   ]
 
 
-def stop_after(cmd, step, signums, env):
-  """Runs `cmd`, sends `signums` (one after another) once its log shows `step`; (exit status, output)."""
-  proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+def stop_after(cmd, step, signum):
+  """Runs `cmd`, sends `signum` once its log shows `step`; (exit status, output)."""
+  proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
   lines = []
   for line in proc.stdout:
     lines.append(line)
-    if f"step {step}/{STEPS}" in line and signums:
-      for signum in signums:
-        proc.send_signal(signum)
-      signums = ()
+    if f"step {step}/{STEPS}" in line:
+      proc.send_signal(signum)
   return proc.wait(timeout=300), "".join(lines)
 
 
-def losses(workdir):
-  rows = [json.loads(line) for line in pathlib.Path(workdir, "metrics.jsonl").read_text().splitlines()]
-  return {r["step"]: r["loss/total"] for r in rows if "loss/total" in r}
-
-
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-  """A compilation cache of these tests' own: the first run fills it, the others start warm."""
-  return str(tmp_path_factory.mktemp("compilation_cache"))
-
-
-@pytest.fixture(scope="module")
-def straight(data_dir, cache, tmp_path_factory):
+def straight(data_dir, tmp_path_factory):
   """The uninterrupted run (the same command, never stopped)."""
   workdir = tmp_path_factory.mktemp("straight")
-  done = subprocess.run(command(data_dir, workdir, cache), cwd=ROOT, capture_output=True, text=True, timeout=600)
+  done = subprocess.run(command(data_dir, workdir), cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert done.returncode == 0, done.stderr[-3000:]
   return workdir
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM])  # SIGINT: the same handler (below)
-def test_a_signal_saves_the_finished_step_and_the_same_command_continues(signum, straight, data_dir, cache, tmp_path):
-  status, out = stop_after(command(data_dir, tmp_path, cache), 3, [signum], os.environ)
-  assert status == 128 + signum, out[-3000:]
-  saved = sorted(int(d) for d in os.listdir(tmp_path / "checkpoints") if d.isdigit())
-  assert saved and saved[-1] in (3, 4), saved  # at most the step in flight after the signal
-  assert f"Stopped by {signal.Signals(signum).name} after step {saved[-1]}, saved" in out
-  done = subprocess.run(command(data_dir, tmp_path, cache), cwd=ROOT, capture_output=True, text=True, timeout=600)
+def saved_steps(workdir):
+  """The complete checkpoints (Orbax writes into `<step>.orbax-checkpoint-tmp-*` and renames when done)."""
+  return sorted(int(d) for d in os.listdir(workdir / "checkpoints") if d.isdigit())
+
+
+def continues_as_if_never_stopped(workdir, straight, data_dir):
+  """The same command again: it resumes from the newest complete checkpoint and gives the losses
+  and results of the run never stopped."""
+  resumed_from = saved_steps(workdir)[-1]
+  done = subprocess.run(command(data_dir, workdir), cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert done.returncode == 0, done.stderr[-3000:]
-  assert f"Resumed from step {saved[-1]}" in done.stderr
-  assert losses(tmp_path) == losses(straight)
-  ours, theirs = (json.loads(pathlib.Path(w, "results.json").read_text())["modes"] for w in (tmp_path, straight))
+  assert f"Resumed from step {resumed_from}" in done.stderr
+  assert losses_by_step(workdir) == losses_by_step(straight)
+  ours, theirs = (json.loads(pathlib.Path(w, "results.json").read_text())["modes"] for w in (workdir, straight))
   assert ours == theirs
+  (step, state), (straight_step, straight_state) = final_state(workdir), final_state(straight)
+  assert step == straight_step == STEPS
+  jax.tree.map(np.testing.assert_array_equal, state, straight_state)  # parameters, optimiser, BatchNorm
+
+
+def test_sigterm_during_a_checkpoint_write_saves_the_finished_step_and_the_same_command_continues(
+    straight, data_dir, tmp_path
+):
+  """SIGTERM as step 2's periodic checkpoint is written: the write completes, the step in flight
+  finishes and is saved, exit status 143; at most that one step's work is lost."""
+  status, out = stop_after(command(data_dir, tmp_path), 2, signal.SIGTERM)
+  assert status == 128 + signal.SIGTERM, out[-3000:]
+  saved = saved_steps(tmp_path)
+  assert saved[0] == 2 and saved[-1] in (2, 3), saved
+  assert f"Stopped by SIGTERM after step {saved[-1]}, saved" in out
+  continues_as_if_never_stopped(tmp_path, straight, data_dir)
+
+
+def test_a_second_sigint_while_saving_stops_at_once_and_the_previous_checkpoint_continues(straight, data_dir, tmp_path):
+  """Ctrl-C after step 5, Ctrl-C again while the stop's checkpoint is written: exit status 130
+  at once; step 4's periodic checkpoint is intact, the stop's own one complete or absent."""
+  proc = subprocess.Popen(
+      command(data_dir, tmp_path), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+  )
+  lines = []
+  for line in proc.stdout:
+    lines.append(line)
+    if f"step 5/{STEPS}" in line or "Writing the checkpoint of step" in line:
+      proc.send_signal(signal.SIGINT)
+  out = "".join(lines)
+  assert proc.wait(timeout=300) == 128 + signal.SIGINT, out[-3000:]
+  assert "Stopped at once by SIGINT" in out and "Writing the checkpoint of step" in out, out[-3000:]
+  saved = saved_steps(tmp_path)
+  assert 4 in saved and saved[-1] in (4, 5, 6), saved  # the two newest are kept
+  continues_as_if_never_stopped(tmp_path, straight, data_dir)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -96,40 +121,17 @@ def test_the_first_signal_asks_to_stop_and_a_second_stops_at_once(signum):
     os.kill(os.getpid(), signum)
     time.sleep(0.01)  # Python runs the handler at the next bytecode boundary of the main thread
     assert watch.requested(1) and watch.signum == signum
-    with pytest.raises(KeyboardInterrupt, match=f"second {signal.Signals(signum).name}: stopping at once"):
+    with pytest.raises(preemption.StopNow, match=f"second {signal.Signals(signum).name}: stopping at once"):
       os.kill(os.getpid(), signum)
       time.sleep(1)
   assert signal.getsignal(signum) is before
   assert preemption.Preempted(signum, 7).exit_status == 128 + signum
 
 
-def test_on_two_processes_a_notice_to_one_stops_both_after_the_same_step(data_dir, tmp_path):
+def test_on_two_processes_a_notice_to_one_stops_both_after_the_same_step(two_processes):
   """jax.distributed on localhost, SIGTERM to process 1 only: both save and stop after one agreed step."""
-  with socket.socket() as s:
-    s.bind(("localhost", 0))
-    port = s.getsockname()[1]
-  procs = []
-  for index in (0, 1):
-    env = dict(
-        os.environ, JAX_COORDINATOR_ADDRESS=f"localhost:{port}", JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(index)
-    )
-    procs.append(
-        subprocess.Popen(
-            command(data_dir, tmp_path, ""),
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    )
-  out = {}
-  for line in procs[1].stdout:
-    out[1] = out.get(1, "") + line
-    if f"step 2/{STEPS}" in line:
-      procs[1].send_signal(signal.SIGTERM)
-  out[0] = procs[0].communicate(timeout=300)[0]
+  out = two_processes.outputs
+  assert two_processes.statuses == [128 + signal.SIGTERM] * 2, out[0][-2000:] + out[1][-2000:]
   stopped = [re.search(r"Stopped after step (\d+)/", out[i]) for i in (0, 1)]
-  assert [p.wait(timeout=300) for p in procs] == [128 + signal.SIGTERM] * 2, out[0][-2000:] + out[1][-2000:]
   assert all(stopped) and stopped[0].group(1) == stopped[1].group(1), (stopped, out[0][-2000:])
-  assert os.path.isdir(tmp_path / "checkpoints" / stopped[0].group(1))
+  assert os.path.isdir(two_processes.workdir / "checkpoints" / stopped[0].group(1))

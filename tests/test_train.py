@@ -1,21 +1,22 @@
-"""End-to-end training: every method's test config, exact resume, NaN stop, sharding."""
+"""End-to-end training: every method's test config, time-based checkpoints, NaN stop, sharding
+(exact resume: tests/test_preemption.py)."""
 
 import functools
 import importlib
 import json
 import os
 import pathlib
-import socket
 import subprocess
 import sys
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
 import configs
-from vireid_jax import checkpointing, train
+from tests import runs
+from tests.runs import final_state, losses_by_step
+from vireid_jax import train
 
 METHODS = configs.methods()
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,21 +29,6 @@ def config(method, data_dir, **train_overrides):
   return cfg
 
 
-def final_state(workdir):
-  """The raw saved training state of the latest checkpoint: {"model": ..., "train": ...} nested dicts of arrays."""
-  items = checkpointing.ARRAY_ITEMS
-  manager = ocp.CheckpointManager(os.path.join(workdir, "checkpoints"), item_names=items)
-  step = manager.latest_step()
-  restored = manager.restore(step, args=ocp.args.Composite(**{name: ocp.args.StandardRestore() for name in items}))
-  manager.close()
-  return step, {name: restored[name] for name in items}
-
-
-def losses_by_step(workdir):
-  rows = [json.loads(line) for line in pathlib.Path(os.path.join(workdir, "metrics.jsonl")).read_text().splitlines()]
-  return {r["step"]: r["loss/total"] for r in rows if "loss/total" in r}
-
-
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_trains_and_evaluates(method, data_dir, tmp_path):
   results = train.train_and_evaluate(config(method, data_dir), str(tmp_path))
@@ -52,19 +38,6 @@ def test_every_method_trains_and_evaluates(method, data_dir, tmp_path):
   losses = losses_by_step(tmp_path)
   assert sorted(losses) == [1, 2, 3] and all(np.isfinite(list(losses.values())))
   assert final_state(str(tmp_path))[0] == 3
-
-
-def test_resume_gives_identical_parameters_and_batches(data_dir, tmp_path):
-  straight, first, second = (str(tmp_path / d) for d in ("straight", "interrupted", "interrupted"))
-  train.train_and_evaluate(config("hctri", data_dir, steps=4), straight)
-  train.train_and_evaluate(config("hctri", data_dir, steps=2), first)  # "killed" after step 2
-  train.train_and_evaluate(config("hctri", data_dir, steps=4), second)  # same command again
-  a, b = final_state(straight), final_state(second)
-  assert a[0] == b[0] == 4
-  for x, y in zip(jax.tree.leaves(a[1]), jax.tree.leaves(b[1])):
-    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-  la, lb = losses_by_step(straight), losses_by_step(second)
-  assert la[3] == lb[3] and la[4] == lb[4]  # the same batches after the restart
 
 
 def test_checkpoint_minutes_saves_by_wall_clock_time(data_dir, tmp_path):
@@ -123,71 +96,28 @@ def test_paper_config_requires_imagenet_weights(data_dir, tmp_path):
     train.train_and_evaluate(cfg, str(tmp_path))
 
 
-def free_port():
-  with socket.socket() as s:
-    s.bind(("localhost", 0))
-    return s.getsockname()[1]
-
-
-def run_processes(args, devices, processes, timeout=600):
-  """Runs `python -m <args>` as `processes` jax.distributed processes on localhost, each seeing
-  `devices` CPU devices; asserts that every one succeeds."""
-  port = free_port()
-  jobs = []
-  for index in range(processes):
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "PYTHONPATH": ROOT}
-    if processes > 1:
-      env.update(
-          JAX_COORDINATOR_ADDRESS=f"localhost:{port}", JAX_NUM_PROCESSES=str(processes), JAX_PROCESS_ID=str(index)
-      )
-    jobs.append(
-        subprocess.Popen(
-            [sys.executable, *args], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
-    )
-  for job in jobs:
-    _, err = job.communicate(timeout=timeout)
-    assert job.returncode == 0, err[-3000:]
-
-
-def test_sharded_gradients_and_batch_statistics_match_one_device(data_dir, tmp_path):
+def test_sharded_gradients_and_batch_statistics_match_one_device(data_dir, tmp_path, two_processes):
   """One batch's gradients and updated BatchNorm statistics, as the loop computes them, on 8
   devices (batch sharded; parameters replicated, or FSDP-sharded) and on 2 processes of 1 device
   each (each host feeding its half of the batch) equal those on 1 device, leaf by leaf, to 1e-4
   of the leaf's largest entry: float32 sums in another order differ by ~1e-7, while a gradient or
   a BatchNorm mean taken over one device's share of the batch differs at the scale of the
-  values themselves. The training loop on 2 processes logs the same first loss."""
-
-  def run(name, devices, processes=1, *flags):
-    out = str(tmp_path / f"{name}.npz")
-    run_processes(["-m", "tests.sharded_gradients", str(data_dir), out, *flags], devices, processes)
-    return np.load(out)
-
-  one = run("one", 1)
+  values themselves. The training loop on the 2 processes logs the same first loss."""
+  (job,) = runs.start(["-m", "tests.sharded_gradients", str(data_dir), str(tmp_path)], devices=8, processes=1)
+  out = job.communicate(timeout=600)[0]
+  assert job.returncode == 0, out[-3000:]
+  one = np.load(tmp_path / "one.npz")
   grads = [k for k in one.files if k.startswith("grad/")]
   stats = [k for k in one.files if k.startswith("rest/") and ("/mean/" in k or "/var/" in k)]
   assert len(grads) > 50 and len(stats) > 20 and all(np.abs(one[k]).max() > 0 for k in grads)
-  for name, devices, processes, flags in (
-      ("data_parallel", 8, 1, ()),
-      ("fsdp", 8, 1, ("--fsdp",)),
-      ("two_processes", 1, 2, ()),
-  ):
-    other = run(name, devices, processes, *flags)
+  for name, folder in (("data_parallel", tmp_path), ("fsdp", tmp_path), ("two_processes", two_processes.out_dir)):
+    other = np.load(folder / f"{name}.npz")
     assert sorted(other.files) == sorted(one.files)
     np.testing.assert_allclose(other["loss"], one["loss"], rtol=1e-6)
     for k in grads + stats:
       np.testing.assert_allclose(other[k], one[k], rtol=0, atol=1e-4 * np.abs(one[k]).max(), err_msg=f"{name}: {k}")
-
-  # The whole loop on 2 processes (checkpoints, evaluation) starts from that same first step.
-  script = (
-      "import sys; from absl import flags; flags.FLAGS.mark_as_parsed(); "
-      "from vireid_jax import sharding, train; from configs import hctri; "
-      "sharding.initialize_distributed(); cfg = hctri.get_config('test'); "
-      f"cfg.data.data_dir = {str(data_dir)!r}; cfg.data.p = 8; train.train_and_evaluate(cfg, sys.argv[1])"
-  )
-  run_processes(["-c", script, str(tmp_path / "loop")], 1, 2)
-  losses = losses_by_step(tmp_path / "loop")
-  assert sorted(losses) == [1, 2, 3] and all(np.isfinite(list(losses.values())))
+  losses = losses_by_step(two_processes.workdir)
+  assert 1 in losses and all(np.isfinite(list(losses.values())))
   np.testing.assert_allclose(losses[1], one["loss"], rtol=1e-6)
 
 

@@ -8,11 +8,13 @@
 Bad input (a config field, the dataset folder, a weights file, a checkpoint) is reported as one
 message naming it, with exit status 2 and no traceback, before any slow work. Training stopped by
 SIGTERM or SIGINT saves a checkpoint of the step it finished and exits with status 128 + the
-signal's number (143, 130); the same command continues from it.
+signal's number (143, 130); the same command continues from it. A second signal stops at once
+(same status), and the run continues from the newest complete checkpoint.
 """
 
 import os
 import shlex
+import signal
 import sys
 
 from absl import app, flags, logging
@@ -63,6 +65,14 @@ def main(argv):
           flush=True,
       )
       raise SystemExit(e.exit_status) from None
+    except KeyboardInterrupt as e:  # a second signal while stopping (StopNow), or Ctrl-C outside the loop
+      signum = e.signum if isinstance(e, preemption.StopNow) else signal.SIGINT
+      print(
+          f"Stopped at once by {preemption.signal_name(signum)}; the same command continues from the newest "
+          "complete checkpoint.",
+          flush=True,
+      )
+      raise SystemExit(128 + signum) from None
   else:
     results = inference.evaluate_checkpoint(config, workdir, _CHECKPOINT.value)
   print(evaluate.format_table(results))

@@ -4,8 +4,10 @@ preemptible VMs, SLURM, Kubernetes) or SIGINT (Ctrl-C).
 `Watch()` notes the first signal and lets the step in flight finish; the loop asks
 `requested(step)` after each step, writes a checkpoint of that step and raises `Preempted`, which
 `main` turns into exit status 128 + the signal's number (as shells report a process the signal
-ended). A second signal while stopping means "now": it raises KeyboardInterrupt where the program
-is (Orbax's atomic writes leave the previous checkpoint intact). On several processes
+ended). A second signal while stopping means "now": it raises `StopNow` (a KeyboardInterrupt)
+where the program is, and `main` exits with the same status; Orbax writes each checkpoint into a
+temporary folder and renames it once complete, so the previous checkpoint stays intact and a
+half-written one is never read. On several processes
 (`jax.distributed` initialised) JAX's coordination service sees the preemption notice on any
 host, and `reached_preemption_sync_point` makes every process stop after the same step.
 """
@@ -39,6 +41,14 @@ class Preempted(Exception):
     return 128 + self.signum
 
 
+class StopNow(KeyboardInterrupt):
+  """A second signal: stop where the program is, without saving."""
+
+  def __init__(self, signum: int):
+    super().__init__(f"second {signal.Signals(signum).name}: stopping at once")
+    self.signum = signum
+
+
 class Watch:
   """Handles SIGINT, and on one process SIGTERM, for the duration of a `with` block (in the main
   thread; elsewhere it watches nothing). On several processes SIGTERM stays with JAX's
@@ -61,7 +71,7 @@ class Watch:
   def _handle(self, signum: int, frame: Any) -> None:
     del frame
     if self.signum is not None:
-      raise KeyboardInterrupt(f"second {signal.Signals(signum).name}: stopping at once")
+      raise StopNow(signum)
     self.signum = signum
     logging.warning(
         "%s received: finishing the current step, then saving a checkpoint and stopping "

@@ -19,8 +19,11 @@ DATA = "data"
 
 def initialize_distributed() -> None:
   """`jax.distributed.initialize()` where a multi-host environment provides its coordinates
-  (TPU pods, SLURM, or JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID)."""
-  if os.environ.get("JAX_COORDINATOR_ADDRESS"):
+  (TPU pods, SLURM, or JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID); once per
+  process (a second call, e.g. `main` run from a script that initialised it, does nothing)."""
+  if jax.distributed.is_initialized():
+    pass
+  elif os.environ.get("JAX_COORDINATOR_ADDRESS"):
     jax.distributed.initialize(
         os.environ["JAX_COORDINATOR_ADDRESS"], int(os.environ["JAX_NUM_PROCESSES"]), int(os.environ["JAX_PROCESS_ID"])
     )

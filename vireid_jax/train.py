@@ -380,6 +380,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
           ckpt.save(done, checkpoint_items(state), iterator, meta, metrics=eval_scalars)
           last_save = time.monotonic()
         if stop:
+          logging.warning("Writing the checkpoint of step %d before stopping.", done)
           ckpt.wait()
           logging.warning(
               "Stopped after step %d/%d (%s), saved as %s; the same command continues from it.",

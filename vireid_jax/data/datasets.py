@@ -18,8 +18,10 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any
 
+import jax
 import numpy as np
 import tensorflow_datasets as tfds
+import orbax.checkpoint as ocp
 
 from data_builders import common
 from data_builders.regdb.regdb_dataset_builder import NUM_TRIALS, Regdb
@@ -108,10 +110,28 @@ def synthetic_root(data_dir: str, config: Any) -> str:
   return root
 
 
+PREPARE_TIMEOUT_S = 3 * 3600
+
+
 def builder(config: Any) -> tfds.core.DatasetBuilder:
-  """Returns the prepared builder of `config` (prepares it on first use)."""
+  """Returns the prepared builder of `config` (prepares it on first use). On several processes
+  process 0 prepares it first and the others follow, so processes that share `data_dir` never
+  write the same files at once (the others find it prepared)."""
   if config.dataset not in BUILDERS:
     raise ValueError(f"data.dataset: expected one of {sorted(BUILDERS)}, got {config.dataset!r}.")
+  if jax.process_count() == 1:
+    return _prepared(config)
+  if jax.process_index() == 0:
+    _prepared(config)
+  # The coordination service's barrier (a device collective would give up after seconds on CPU
+  # hosts), as long as a first build of real data can take.
+  ocp.multihost.sync_global_processes(
+      "vireid_jax: dataset prepared by process 0", timeout=PREPARE_TIMEOUT_S, processes=set(range(jax.process_count()))
+  )
+  return _prepared(config)
+
+
+def _prepared(config: Any) -> tfds.core.DatasetBuilder:
   data_dir = os.path.expanduser(config.data_dir)
   manual_dir = os.path.expanduser(config.manual_dir)
   if not manual_dir:

@@ -1,0 +1,54 @@
+"""Tests' helpers for runs: starting (several jax.distributed) processes, reading what a run wrote."""
+
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+
+import orbax.checkpoint as ocp
+
+from vireid_jax import checkpointing
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def start(args, devices, processes):
+  """Starts `python <args>` as `processes` jax.distributed processes on localhost (one process: no
+  coordinator), each seeing `devices` CPU devices, output piped (stderr into stdout)."""
+  port = free_port()
+  jobs = []
+  for index in range(processes):
+    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "PYTHONPATH": ROOT}
+    if processes > 1:
+      env.update(
+          JAX_COORDINATOR_ADDRESS=f"localhost:{port}", JAX_NUM_PROCESSES=str(processes), JAX_PROCESS_ID=str(index)
+      )
+    jobs.append(
+        subprocess.Popen(
+            [sys.executable, *args], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+    )
+  return jobs
+
+
+def final_state(workdir):
+  """The raw saved training state of the latest checkpoint: {"model": ..., "train": ...} nested dicts of arrays."""
+  items = checkpointing.ARRAY_ITEMS
+  manager = ocp.CheckpointManager(os.path.join(workdir, "checkpoints"), item_names=items)
+  step = manager.latest_step()
+  restored = manager.restore(step, args=ocp.args.Composite(**{name: ocp.args.StandardRestore() for name in items}))
+  manager.close()
+  return step, {name: restored[name] for name in items}
+
+
+def losses_by_step(workdir):
+  rows = [json.loads(line) for line in pathlib.Path(os.path.join(workdir, "metrics.jsonl")).read_text().splitlines()]
+  return {r["step"]: r["loss/total"] for r in rows if "loss/total" in r}
