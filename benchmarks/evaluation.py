@@ -1,4 +1,4 @@
-"""SYSU-MM01 evaluation speed: our vectorised metrics vs a per-query NumPy loop, in the same run.
+"""SYSU-MM01 and LLCM evaluation speed: our vectorised metrics vs a per-query NumPy loop, in the same run.
 
   python -m benchmarks.evaluation [--big_gallery=100000]
 
@@ -8,7 +8,10 @@
    repository root). Both sides share feature selection and the distance matrix; the baseline
    scores it with a straightforward loop over queries, as the public VI-ReID code does. Prints
    both times and the ratio.
-2. One 3,803 x `big_gallery` ranking with its time and peak memory.
+2. LLCM infrared-to-visible, 10 trials, on a test split of LLCM's size as we lay it out (351
+   identities, each seen by 4 of the 9 cameras per modality, 5 images per folder: 7,020 images a
+   modality, 1,404-image sampled galleries; infrared cameras without cam3), the same way.
+3. One 3,803 x `big_gallery` ranking with its time and peak memory.
 """
 
 import os
@@ -26,13 +29,16 @@ from vireid_jax.evaluation import metrics, protocols
 _BIG = flags.DEFINE_integer("big_gallery", 100_000, "Gallery size of the large run.")
 
 
-def per_query_loop(distmat, q_ids, g_ids, q_cams, g_cams, max_rank=20):
+def per_query_loop(distmat, q_ids, g_ids, q_cams, g_cams, max_rank=20, protocol="sysu"):
   """The straightforward version: one query at a time (distinct-identity CMC, mAP, mINP)."""
   indices = np.argsort(distmat, axis=1, kind="stable")
   cmc_all, aps, inps = [], [], []
   for i in range(len(q_ids)):
     order = indices[i]
-    keep = ~((q_cams[i] == 3) & (g_cams[order] == 2))
+    if protocol == "sysu":
+      keep = ~((q_cams[i] == 3) & (g_cams[order] == 2))
+    else:  # llcm: not the query's own identity in the camera of its number
+      keep = ~((g_ids[order] == q_ids[i]) & (g_cams[order] == q_cams[i]))
     ranked = g_ids[order][keep]
     _, first = np.unique(ranked, return_index=True)
     distinct = ranked[np.sort(first)]
@@ -56,22 +62,45 @@ def best_of(repeats, fn):
   return result, min(times)
 
 
+def llcm_shaped_split(rng, identities=351, cameras=4, images=5):
+  """Test-split columns of LLCM's size (see the module docstring)."""
+  rows = []
+  for identity in range(1, identities + 1):
+    for modality, allowed in ((0, range(1, 10)), (1, (1, 2, 4, 5, 6, 7, 8, 9))):
+      for camera in rng.choice(list(allowed), cameras, replace=False):
+        rows += [
+            (identity, int(camera), modality, f"{modality}/{camera}/{identity:04d}/{k}.jpg") for k in range(images)
+        ]
+  identity, camera, modality, path = zip(*rows)
+  return {
+      "identity": np.asarray(identity),
+      "camera": np.asarray(camera),
+      "modality": np.asarray(modality),
+      "path": path,
+  }
+
+
+def compare(trials, split, features, protocol):
+  """(queries, gallery, our seconds, the loop's seconds) for `trials`, after checking equal numbers."""
+  args = [
+      (metrics.distances(features[q], features[g]), split["identity"][q], split["identity"][g])
+      + (split["camera"][q], split["camera"][g])
+      for q, g in trials
+  ]
+  ours, t_ours = best_of(3, lambda: [metrics.ranking_metrics(*a, protocol=protocol) for a in args])
+  loop, t_loop = best_of(3, lambda: [per_query_loop(*a, protocol=protocol) for a in args])
+  for o, (cmc, m_ap, m_inp) in zip(ours, loop):  # same numbers, or the timing means nothing
+    np.testing.assert_allclose(o["cmc"], cmc, atol=1e-9)
+    np.testing.assert_allclose([o["mAP"], o["mINP"]], [m_ap, m_inp], atol=1e-9)
+  return len(trials[0][0]), len(trials[0][1]), t_ours, t_loop
+
+
 def main(_):
   split, _ = official_split.real_shape_split()
   rng = np.random.default_rng(0)
   features = rng.normal(size=(len(split["identity"]), 2048)).astype(np.float32)
   trials = list(protocols.sysu_trials(split, mode="all", shots=1, trials=10))
-  dists = [metrics.distances(features[q], features[g]) for q, g in trials]
-  args = [
-      (d, split["identity"][q], split["identity"][g], split["camera"][q], split["camera"][g])
-      for d, (q, g) in zip(dists, trials)
-  ]
-
-  ours, t_ours = best_of(3, lambda: [metrics.ranking_metrics(*a, protocol="sysu") for a in args])
-  loop, t_loop = best_of(3, lambda: [per_query_loop(*a) for a in args])
-  for o, (cmc, m_ap, m_inp) in zip(ours, loop):  # same numbers, or the timing means nothing
-    np.testing.assert_allclose(o["cmc"], cmc, atol=1e-9)
-    np.testing.assert_allclose([o["mAP"], o["mINP"]], [m_ap, m_inp], atol=1e-9)
+  _, _, t_ours, t_loop = compare(trials, split, features, "sysu")
 
   cfg = common.eval_config(modes=["all"], shots=[1])
   start = time.perf_counter()
@@ -86,6 +115,14 @@ def main(_):
   print(f"{'per-query loop (metrics)':34s} {t_loop:8.3f} s  1.00")
   print(f"{'ranking_metrics (metrics)':34s} {t_ours:8.3f} s  {t_loop / t_ours:.1f}x")
   print(f"{'evaluate_features (whole protocol)':34s} {t_full:8.3f} s  (selection + distances + metrics)")
+
+  llcm = llcm_shaped_split(rng)
+  llcm_features = rng.normal(size=(len(llcm["identity"]), 2048)).astype(np.float32)
+  llcm_trials = list(protocols.llcm_trials(llcm, direction="infrared_to_visible", trials=10))
+  n_q, n_g, t_llcm, t_llcm_loop = compare(llcm_trials, llcm, llcm_features, "llcm")
+  print(f"LLCM-sized infrared_to_visible: {n_q} queries x {n_g} gallery, 10 trials, 2048-d (best of 3)")
+  print(f"{'per-query loop (metrics)':34s} {t_llcm_loop:8.3f} s  1.00")
+  print(f"{'ranking_metrics (metrics)':34s} {t_llcm:8.3f} s  {t_llcm_loop / t_llcm:.1f}x")
 
   n = _BIG.value
   gallery = rng.normal(size=(n, 2048)).astype(np.float32)

@@ -108,10 +108,13 @@ ROWS = (
     Row("loss weights", "loss.terms.wrt.weight", 1.0, "–", f"{CODE}: loss_id + loss_tri"),
 )
 
-RESULTS = {  # all-search and indoor single-shot SYSU-MM01, RegDB both directions
+RESULTS = {  # all-search and indoor single-shot SYSU-MM01, RegDB both directions, LLCM
     "sysu_all": common.Result("authors' README; HcTri Table X", "47.50", "47.65", "35.30"),
     "sysu_indoor": common.Result("HcTri Table X", "54.17", "62.97", "59.23"),
     "regdb_v2t": common.Result("authors' README; HcTri Table IX", "70.05", "66.37", "50.19"),
+    # LLCM: the LLCM authors' README table (ZYK100/LLCM), R1 / mAP; its column groups as read in the README.
+    "llcm_i2v": common.Result("LLCM README", "49.13", "55.80"),
+    "llcm_v2i_as_released": common.Result("LLCM README", "63.72", "47.21"),
 }
 
 

@@ -1,4 +1,4 @@
-"""Pieces shared by the SYSU-MM01 and RegDB builders: the feature spec and input checks."""
+"""Pieces shared by the SYSU-MM01, RegDB and LLCM builders: the feature spec and input checks."""
 
 from __future__ import annotations
 
@@ -84,3 +84,29 @@ def manual_dir(dl_manager, expected: list[str], dataset: str) -> str:
     ) from e
   check_layout(root, expected, dataset)
   return root
+
+
+def read_idx(path: str, root: str) -> list[tuple[str, int]]:
+  """Reads `<relative path> <label>` lines; each file must exist under `root`."""
+  entries = []
+  with open(path) as f:
+    for number, line in enumerate(f, start=1):
+      if not line.strip():
+        continue
+      parts = line.split()
+      if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+        raise LayoutError(f"{path}:{number}: expected '<relative path> <label>', got {line.strip()!r}.")
+      if not os.path.isfile(os.path.join(root, parts[0])):
+        raise LayoutError(f"{path}:{number}: {os.path.join(root, parts[0])} does not exist.")
+      entries.append((parts[0], int(parts[1])))
+  return entries
+
+
+def read_id_file(path: str) -> list[int]:
+  """Reads an `exp/*_id.txt` file: one line of comma-separated identity numbers."""
+  with open(path) as f:
+    text = f.read().strip()
+  try:
+    return sorted(int(t) for t in text.split(",") if t.strip())
+  except ValueError as e:
+    raise LayoutError(f"{path}: expected one line of comma-separated identity numbers ({e}).") from e

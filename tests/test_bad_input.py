@@ -22,6 +22,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from configs import common
+from data_builders.llcm.llcm_dataset_builder import Llcm
 from data_builders.regdb.regdb_dataset_builder import Regdb
 from data_builders.sysu_mm01.sysu_mm01_dataset_builder import SysuMm01
 from tests.models import reference
@@ -32,6 +33,7 @@ from vireid_jax.models import convert
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SYSU_DUMMY = os.path.join(ROOT, "data_builders", "sysu_mm01", "dummy_data")
 REGDB_DUMMY = os.path.join(ROOT, "data_builders", "regdb", "dummy_data")
+LLCM_DUMMY = os.path.join(ROOT, "data_builders", "llcm", "dummy_data")
 HTML = b"<!DOCTYPE html><html><body>404 Not Found</body></html>\n"
 
 
@@ -64,6 +66,16 @@ CASES = {
         ["--config={configs}/agw.py", "--config.data.manual_dir={sysu_parent}", "--config.model.pretrained={resnet50}"],
         2,
         r"is missing cam1.*It looks like the parent folder: use .*/SYSU-MM01\.",
+    ),
+    "llcm manual_dir is the parent folder": (
+        "main",
+        [
+            "--config={configs}/agw.py:llcm",
+            "--config.data.manual_dir={llcm_parent}",
+            "--config.model.pretrained={resnet50}",
+        ],
+        2,
+        r"llcm: manual_dir .* is missing idx/train_vis\.txt.*It looks like the parent folder: use .*/LLCM\.",
     ),
     "regdb manual_dir lacks the trial's idx files": (
         "main",
@@ -310,6 +322,7 @@ def files(hctri_run, data_dir, tmp_path_factory):
   _, run = hctri_run
   sysu_parent = base / "datasets"
   shutil.copytree(SYSU_DUMMY, sysu_parent / "SYSU-MM01")
+  shutil.copytree(LLCM_DUMMY, sysu_parent / "LLCM")
   regdb = base / "RegDB"
   shutil.copytree(REGDB_DUMMY, regdb)
   for name in os.listdir(regdb / "idx"):
@@ -337,6 +350,7 @@ def files(hctri_run, data_dir, tmp_path_factory):
       run=run,
       resnet50=str(base / "resnet50.npz"),
       sysu_parent=str(sysu_parent),
+      llcm_parent=str(sysu_parent),
       regdb_no_3=str(regdb),
       html_npz=str(base / "weights.npz"),
       truncated_npz=str(base / "truncated.npz"),
@@ -457,6 +471,17 @@ def test_regdb_idx_line_malformed_and_missing_file(tmp_path):
   idx.write_text("\n".join(lines[:1] + ["Thermal/1/gone.bmp 0"] + lines[1:]))
   with pytest.raises(errors.UserError, match=r"train_thermal_1\.txt:2: .*Thermal/1/gone\.bmp does not exist"):
     build(Regdb, "trial_1", root, tmp_path / "tfds")
+
+
+def test_llcm_one_label_for_two_identities(tmp_path):
+  root = tmp_path / "LLCM"
+  shutil.copytree(LLCM_DUMMY, root)
+  listed = root / "idx" / "train_vis.txt"
+  lines = listed.read_text().splitlines()
+  other = next(line for line in lines if line.split()[1] != lines[0].split()[1])
+  listed.write_text("\n".join(lines + [f"{other.split()[0]} {lines[0].split()[1]}"]) + "\n")
+  with pytest.raises(errors.UserError, match=r"train_vis\.txt:\d+: identity \d+ has labels \d+ and \d+"):
+    build(Llcm, "default", root, tmp_path / "tfds")
 
 
 # Checkpoints: a damaged newest one is skipped with a warning (documented recovery); nothing is lost.

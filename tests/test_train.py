@@ -40,6 +40,20 @@ def test_every_method_trains_and_evaluates(method, data_dir, tmp_path):
   assert final_state(str(tmp_path))[0] == 3
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_trains_and_evaluates_on_llcm(method, data_dir, tmp_path):
+  """`:llcm,test`: the synthetic LLCM tree, one step, the LLCM protocol's first direction."""
+  cfg = importlib.import_module(f"configs.{method}").get_config("llcm,test")
+  cfg.data.data_dir = str(data_dir)
+  cfg.train.update(steps=1, checkpoint_every=100)
+  cfg.eval.figures = False
+  results = train.train_and_evaluate(cfg, str(tmp_path))
+  assert results["protocol"] == "llcm" and list(results["modes"]) == ["infrared_to_visible"]
+  trial = results["modes"]["infrared_to_visible"]["trials"][0]
+  assert 0.0 < trial["mAP"] <= 100.0 and trial["skipped_queries"] == 0
+  assert trial["gallery"] < trial["queries"]  # one sampled visible image per identity and camera
+
+
 def test_checkpoint_minutes_saves_by_wall_clock_time(data_dir, tmp_path):
   """With `train.checkpoint_minutes` passed at every logging step, every logged step is saved
   (`checkpoint_every` alone would save none before the end)."""

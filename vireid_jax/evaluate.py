@@ -1,10 +1,11 @@
 """Evaluation: features of the whole test split once, then every protocol mode and trial.
 
 `cfg` below is the `eval` block of a run config with fields:
-  protocol        "sysu" | "regdb"
-  modes           SYSU: any of "all", "indoor"; RegDB: any of protocols.REGDB_DIRECTIONS
+  protocol        "sysu" | "regdb" | "llcm"
+  modes           SYSU: any of "all", "indoor"; RegDB: any of protocols.REGDB_DIRECTIONS; LLCM: any
+                  of protocols.LLCM_DIRECTIONS
   shots           SYSU: any of 1 (single-shot), 10 (multi-shot)
-  trials          SYSU gallery samplings (10 in every published result)
+  trials          SYSU and LLCM gallery samplings (10 in every published result)
   sampling        "seeded" (AGW code family) | "official" (exp/rand_perm_cam.mat)
   rand_perm_cam   path of rand_perm_cam.mat for sampling="official"
   distance        "euclidean" | "sqeuclidean" | "cosine"
@@ -30,7 +31,11 @@ from vireid_jax.evaluation import metrics, protocols
 
 RANKS = (1, 5, 10, 20)
 SHOT_NAMES = {1: "single", 10: "multi"}
-MODES = {"sysu": tuple(protocols.GALLERY_CAMERAS), "regdb": protocols.REGDB_DIRECTIONS}
+MODES = {
+    "sysu": tuple(protocols.GALLERY_CAMERAS),
+    "regdb": protocols.REGDB_DIRECTIONS,
+    "llcm": protocols.LLCM_DIRECTIONS,
+}
 
 
 def check(config: Any) -> list[str]:
@@ -44,7 +49,7 @@ def check(config: Any) -> list[str]:
   if expected and cfg.protocol != expected:
     problems.append(
         f"eval.protocol: {cfg.protocol!r} does not evaluate data.dataset={config.data.dataset!r}; "
-        f"expected {expected!r} (the :regdb config variant sets both)."
+        f"expected {expected!r} (the :regdb and :llcm config variants set both)."
     )
   modes = list(cfg.modes)
   if not modes or any(m not in MODES[cfg.protocol] for m in modes):
@@ -173,6 +178,11 @@ def _mode_trials(test_split: Mapping[str, np.ndarray], cfg: Any) -> dict[str, tu
         for mode in cfg.modes
         for shots in cfg.shots
     }
+  if cfg.protocol == "llcm":
+    return {
+        direction: ("llcm", protocols.llcm_trials(test_split, direction=direction, trials=cfg.trials))
+        for direction in cfg.modes
+    }
   return {direction: ("regdb", [protocols.regdb_trial(test_split, direction=direction)]) for direction in cfg.modes}
 
 
@@ -198,7 +208,15 @@ def ranked_examples(
     q, g = next(iter(trials))
     q = q[np.unique(np.linspace(0, len(q) - 1, queries).round().astype(int))]
     dist = _distmat(features, q, g, cfg)
-    ranked = metrics.top_k(dist, test_split["camera"][q], test_split["camera"][g], protocol=protocol, k=topk)
+    ranked = metrics.top_k(
+        dist,
+        test_split["identity"][q],
+        test_split["identity"][g],
+        test_split["camera"][q],
+        test_split["camera"][g],
+        protocol=protocol,
+        k=topk,
+    )
     gallery = np.where(ranked >= 0, g[np.maximum(ranked, 0)], -1)
     out[name] = {
         "query": q,

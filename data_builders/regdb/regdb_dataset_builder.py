@@ -18,22 +18,6 @@ class RegdbConfig(tfds.core.BuilderConfig):
   trial: int = 1
 
 
-def read_idx(path: str, root: str) -> list[tuple[str, int]]:
-  """Reads `<relative path> <label>` lines; each file must exist under `root`."""
-  entries = []
-  with open(path) as f:
-    for number, line in enumerate(f, start=1):
-      if not line.strip():
-        continue
-      parts = line.split()
-      if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
-        raise common.LayoutError(f"{path}:{number}: expected '<relative path> <label>', got {line.strip()!r}.")
-      if not os.path.isfile(os.path.join(root, parts[0])):
-        raise common.LayoutError(f"{path}:{number}: {os.path.join(root, parts[0])} does not exist.")
-      entries.append((parts[0], int(parts[1])))
-  return entries
-
-
 class Regdb(tfds.core.GeneratorBasedBuilder):
   """RegDB: 412 identities, 10 visible and 10 thermal images each; 10 random half/half trials."""
 
@@ -90,7 +74,7 @@ class Regdb(tfds.core.GeneratorBasedBuilder):
         (visible_idx, common.VISIBLE, VISIBLE_CAMERA),
         (thermal_idx, common.INFRARED, THERMAL_CAMERA),
     ):
-      for relative, file_label in read_idx(idx_file, root):
+      for relative, file_label in common.read_idx(idx_file, root):
         folder = relative.split("/")
         if len(folder) < 3 or not folder[1].isdigit():
           raise common.LayoutError(f"{idx_file}: {relative} is not of the form Visible|Thermal/<id>/<file>.")

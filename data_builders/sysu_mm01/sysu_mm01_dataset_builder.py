@@ -20,16 +20,6 @@ class SysuConfig(tfds.core.BuilderConfig):
   train_files: tuple[str, ...] = ("train_id.txt", "val_id.txt")
 
 
-def read_id_file(path: str) -> list[int]:
-  """Reads an `exp/*_id.txt` file: one line of comma-separated identity numbers."""
-  with open(path) as f:
-    text = f.read().strip()
-  try:
-    return sorted(int(t) for t in text.split(",") if t.strip())
-  except ValueError as e:
-    raise common.LayoutError(f"{path}: expected one line of comma-separated identity numbers ({e}).") from e
-
-
 class SysuMm01(tfds.core.GeneratorBasedBuilder):
   """SYSU-MM01: 6 cameras (1, 2, 4, 5 visible; 3, 6 infrared), 491 identities."""
 
@@ -62,8 +52,10 @@ class SysuMm01(tfds.core.GeneratorBasedBuilder):
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     root = common.manual_dir(dl_manager, self.manual_entries(self.builder_config.name), "sysu_mm01")
-    train_ids = sorted({i for f in self.builder_config.train_files for i in read_id_file(os.path.join(root, "exp", f))})
-    test_ids = read_id_file(os.path.join(root, "exp", "test_id.txt"))
+    train_ids = sorted(
+        {i for f in self.builder_config.train_files for i in common.read_id_file(os.path.join(root, "exp", f))}
+    )
+    test_ids = common.read_id_file(os.path.join(root, "exp", "test_id.txt"))
     return {
         "train": self._generate_examples(root, train_ids, "train"),
         "test": self._generate_examples(root, test_ids, "test"),

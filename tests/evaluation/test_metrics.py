@@ -6,10 +6,20 @@ import pytest
 from vireid_jax.evaluation import metrics
 
 
+def seen(i, j, qids, gids, qcams, gcams, protocol):
+  """Whether query i sees gallery image j: SYSU hides camera 2 from camera 3, LLCM the query's
+  own identity in the camera of its number."""
+  if protocol == "sysu":
+    return not (qcams[i] == 3 and gcams[j] == 2)
+  if protocol == "llcm":
+    return not (qids[i] == gids[j] and qcams[i] == gcams[j])
+  return True
+
+
 def brute_force(distmat, qids, gids, qcams, gcams, protocol, max_rank=20):
   cmc, aps, inps = np.zeros(max_rank), [], []
   for i in range(len(qids)):
-    kept = [j for j in range(len(gids)) if not (protocol == "sysu" and qcams[i] == 3 and gcams[j] == 2)]
+    kept = [j for j in range(len(gids)) if seen(i, j, qids, gids, qcams, gcams, protocol)]
     ranked = sorted(kept, key=lambda j: (distmat[i, j], j))  # ties: gallery order
     good = [r for r, j in enumerate(ranked) if gids[j] == qids[i]]
     if not good:
@@ -17,7 +27,7 @@ def brute_force(distmat, qids, gids, qcams, gcams, protocol, max_rank=20):
     precisions = [(n + 1) / (r + 1) for n, r in enumerate(good)]
     aps.append(sum(precisions) / len(good))
     inps.append(len(good) / (good[-1] + 1))
-    if protocol == "sysu":
+    if protocol in ("sysu", "llcm"):
       distinct = []
       for j in ranked:
         if gids[j] not in distinct:
@@ -42,14 +52,17 @@ def check(distmat, qids, gids, qcams, gcams, protocol, max_rank=20):
 
 
 @pytest.mark.parametrize("count_max", [32, 1])  # matches ranked by counting, or by sorting the rows
-@pytest.mark.parametrize("protocol", ["sysu", "regdb"])
+@pytest.mark.parametrize("protocol", ["sysu", "regdb", "llcm"])
 @pytest.mark.parametrize("seed", range(4))
 def test_random(protocol, seed, count_max, monkeypatch):
   monkeypatch.setattr(metrics, "_COUNT_MAX", count_max)
   rng = np.random.default_rng(seed)
   q, g = 40, 60
   qids, gids = rng.integers(0, 12, q), rng.integers(0, 10, g)  # some query ids absent from the gallery
-  qcams, gcams = rng.choice([3, 6], q), rng.choice([1, 2, 4, 5], g)
+  if protocol == "llcm":  # one camera numbering for both modalities
+    qcams, gcams = rng.choice([1, 2, 4], q), rng.choice([1, 2, 3, 4], g)
+  else:
+    qcams, gcams = rng.choice([3, 6], q), rng.choice([1, 2, 4, 5], g)
   distmat = rng.integers(0, 8, (q, g)).astype(float)  # many ties
   got = check(distmat, qids, gids, qcams, gcams, protocol)
   assert got["num_skipped_queries"] > 0
@@ -85,14 +98,15 @@ def test_query_without_match_is_skipped_and_counted():
   assert out["num_skipped_queries"] == 1 and out["num_valid_queries"] == 1 and out["mAP"] == 1.0
 
 
-@pytest.mark.parametrize("protocol", ["sysu", "regdb"])
+@pytest.mark.parametrize("protocol", ["sysu", "regdb", "llcm"])
 def test_top_k_is_the_brute_force_ranking(protocol):
   rng = np.random.default_rng(3)
   distmat = rng.integers(0, 5, (20, 12)).astype(np.float32)  # many ties
-  qcams, gcams = rng.choice([3, 6], 20), rng.choice([1, 2, 4, 5], 12)
-  got = metrics.top_k(distmat, qcams, gcams, protocol=protocol, k=10)
+  qids, gids = rng.integers(0, 4, 20), rng.integers(0, 4, 12)
+  qcams, gcams = rng.choice([3, 6], 20), rng.choice([1, 2, 3, 6], 12)
+  got = metrics.top_k(distmat, qids, gids, qcams, gcams, protocol=protocol, k=10)
   for i in range(20):
-    kept = [j for j in range(12) if not (protocol == "sysu" and qcams[i] == 3 and gcams[j] == 2)]
+    kept = [j for j in range(12) if seen(i, j, qids, gids, qcams, gcams, protocol)]
     ranked = sorted(kept, key=lambda j: (distmat[i, j], j))[:10]
     assert got[i].tolist() == ranked + [-1] * (10 - len(ranked))
 

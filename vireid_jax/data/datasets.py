@@ -1,12 +1,12 @@
 """Builds (once) and opens the TFDS datasets; the synthetic tree stands in when no data is given.
 
 `config` below is the `data` block of a run config (an `ml_collections.ConfigDict`) with fields
-`dataset` ("sysu_mm01" | "regdb"), `manual_dir` (the raw folder; empty = synthetic),
+`dataset` ("sysu_mm01" | "regdb" | "llcm"), `manual_dir` (the raw folder; empty = synthetic),
 `require_manual_dir` (paper configs: refuse the synthetic stand-in), `synthetic_identities` (the
-size of the synthetic SYSU-MM01 tree), `data_dir` (where TFDS writes its ArrayRecord files),
-`builder_config` (SYSU: "default" | "train_only") and `trial` (RegDB: 1..10).
+size of the synthetic SYSU-MM01 tree; LLCM's and RegDB's have one size), `data_dir` (where TFDS writes its ArrayRecord files),
+`builder_config` (SYSU: "default" | "train_only"; LLCM: "default") and `trial` (RegDB: 1..10).
 
-  python -m vireid_jax.data.datasets --data_dir=/tmp/vireid_data   # builds and describes both
+  python -m vireid_jax.data.datasets --data_dir=/tmp/vireid_data   # builds and describes each
 """
 
 from __future__ import annotations
@@ -24,12 +24,13 @@ import tensorflow_datasets as tfds
 import orbax.checkpoint as ocp
 
 from data_builders import common
+from data_builders.llcm.llcm_dataset_builder import Llcm
 from data_builders.regdb.regdb_dataset_builder import NUM_TRIALS, Regdb
 from data_builders.sysu_mm01.sysu_mm01_dataset_builder import SysuMm01
 from vireid_jax.data import synthetic, transforms
 
-BUILDERS = {"sysu_mm01": SysuMm01, "regdb": Regdb}
-FOLDERS = {"sysu_mm01": "SYSU-MM01", "regdb": "RegDB"}
+BUILDERS = {"sysu_mm01": SysuMm01, "regdb": Regdb, "llcm": Llcm}
+FOLDERS = {"sysu_mm01": "SYSU-MM01", "regdb": "RegDB", "llcm": "LLCM"}
 COLUMNS = ("label", "identity", "camera", "modality", "path")
 
 
@@ -46,7 +47,7 @@ def check(config: Any) -> list[str]:
   if config.dataset == "regdb" and config.trial not in range(1, NUM_TRIALS + 1):
     problems.append(f"data.trial: expected a RegDB trial 1..{NUM_TRIALS}, got {config.trial!r}.")
   names = [c.name for c in BUILDERS[config.dataset].BUILDER_CONFIGS]
-  if config.dataset == "sysu_mm01" and config.builder_config not in names:
+  if config.dataset != "regdb" and config.builder_config not in names:
     problems.append(f"data.builder_config: expected one of {names}, got {config.builder_config!r}.")
   if config.manual_dir and not problems:
     try:
@@ -101,6 +102,8 @@ def synthetic_root(data_dir: str, config: Any) -> str:
   try:
     if dataset == "sysu_mm01":
       synthetic.write_sysu(staging, synthetic.sysu_spec(config.synthetic_identities))
+    elif dataset == "llcm":
+      synthetic.write_llcm(staging)
     else:
       synthetic.write_regdb(staging)
     os.rename(staging, root)

@@ -1,4 +1,4 @@
-"""Procedural visible-infrared person dataset written in the raw SYSU-MM01 and RegDB layouts.
+"""Procedural visible-infrared person dataset written in the raw SYSU-MM01, RegDB and LLCM layouts.
 
 The licensed datasets cannot be shipped, so this module renders a small stand-in with the same
 structure: identities seen by visible and infrared cameras, each camera with its own background,
@@ -11,6 +11,7 @@ near-infrared cameras); shape, pattern and accessories carry over unchanged.
 Usage:
   python -m vireid_jax.data.synthetic --layout=sysu --out=/tmp/SYSU-MM01
   python -m vireid_jax.data.synthetic --layout=regdb --out=/tmp/RegDB
+  python -m vireid_jax.data.synthetic --layout=llcm --out=/tmp/LLCM
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from PIL import Image
 SYSU_VISIBLE_CAMERAS = (1, 2, 4, 5)
 SYSU_INFRARED_CAMERAS = (3, 6)
 SYSU_CAMERAS = (1, 2, 3, 4, 5, 6)
+# LLCM: nine cameras, each a visible and an infrared sensor sharing its number; the distributed
+# infrared test tree has no cam3.
+LLCM_CAMERAS = tuple(range(1, 10))
+LLCM_INFRARED_TEST_CAMERAS = (1, 2, 4, 5, 6, 7, 8, 9)
 VERSION = 2  # bumped whenever the rendering changes; names the built dataset's folders
 
 FRONT, BACK, SIDE = 0, 1, 2
@@ -306,6 +311,19 @@ class RegdbSpec:
   trials: int = 10
 
 
+@dataclasses.dataclass(frozen=True)
+class LlcmSpec:
+  """Size of a synthetic LLCM tree: identities split train/test as LLCM's 713/351 (two thirds)."""
+
+  num_identities: int = 60
+  num_train: int = 40
+  cameras_per_modality: tuple[int, int] = (2, 4)  # inclusive range of cameras that see an identity
+  images_per_camera: tuple[int, int] = (2, 3)
+  height: int = 128
+  width: int = 64
+  seed: int = 0
+
+
 def _sysu_identity_numbers(n: int, rng: np.random.Generator) -> list[int]:
   pool = np.arange(1, int(n * 1.1) + 2)
   return sorted(int(i) for i in rng.choice(pool, size=n, replace=False))
@@ -422,21 +440,70 @@ def write_regdb(root: str, spec: RegdbSpec = RegdbSpec()) -> dict[str, int]:
   }
 
 
+def write_llcm(root: str, spec: LlcmSpec = LlcmSpec()) -> dict[str, int]:
+  """Writes LLCM's raw layout: `idx/train_vis.txt`, `idx/train_nir.txt` (lines `<relative path>
+  <label>`, the label the identity's index among the training identities), `idx/test_id.txt` (one
+  comma-separated line), and the images `{train,test}_{vis,nir}/cam<c>/<id:04d>/<id:04d>_c<cc>_<k:04d>.jpg`.
+
+  Camera c's visible and infrared sensors are rendered with their own conditions; every identity
+  is seen by 2-4 cameras in each modality (at least two, so a query always keeps a true match
+  after its own camera's images are removed); test identities' infrared cameras are drawn from
+  the eight the distributed infrared test tree has (no cam3).
+  """
+  rng = np.random.default_rng(spec.seed)
+  ids = _sysu_identity_numbers(spec.num_identities, rng)
+  sensors = {(c, m): sample_camera(rng, infrared=m == "nir") for c in LLCM_CAMERAS for m in ("vis", "nir")}
+  order = rng.permutation(len(ids))
+  train = sorted(ids[i] for i in order[: spec.num_train])
+  test = sorted(ids[i] for i in order[spec.num_train :])
+  lists: dict[str, list[str]] = {"vis": [], "nir": []}
+  counts = {"train_ids": len(train), "test_ids": len(test), "images": 0}
+  for identity in ids:
+    split = "train" if identity in train else "test"
+    person = sample_person(np.random.default_rng([spec.seed, identity]))
+    id_rng = np.random.default_rng([spec.seed, identity, 0])
+    for modality in ("vis", "nir"):
+      allowed = LLCM_INFRARED_TEST_CAMERAS if (split, modality) == ("test", "nir") else LLCM_CAMERAS
+      lo, hi = spec.cameras_per_modality
+      cams = sorted(id_rng.choice(allowed, size=int(id_rng.integers(lo, hi + 1)), replace=False))
+      for c in cams:
+        img_rng = np.random.default_rng([spec.seed, identity, int(c), modality == "nir"])
+        folder = f"{split}_{modality}/cam{c}/{identity:04d}"
+        os.makedirs(os.path.join(root, folder), exist_ok=True)
+        for k in range(1, int(img_rng.integers(spec.images_per_camera[0], spec.images_per_camera[1] + 1)) + 1):
+          name = f"{folder}/{identity:04d}_c{c:02d}_{k:04d}.jpg"
+          pixels = render(person, sensors[int(c), modality], img_rng, spec.height, spec.width)
+          Image.fromarray(pixels).save(os.path.join(root, name), quality=92)
+          counts["images"] += 1
+          if split == "train":
+            lists[modality].append(f"{name} {train.index(identity)}")
+  os.makedirs(os.path.join(root, "idx"), exist_ok=True)
+  for modality, lines in lists.items():
+    with open(os.path.join(root, "idx", f"train_{modality}.txt"), "w") as f:
+      f.write("\n".join(lines) + "\n")
+  with open(os.path.join(root, "idx", "test_id.txt"), "w") as f:
+    f.write(",".join(str(i) for i in test))
+  return counts
+
+
 def main(argv: Sequence[str] | None = None) -> None:
   import argparse
 
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--layout", choices=("sysu", "regdb"), required=True)
+  parser.add_argument("--layout", choices=("sysu", "regdb", "llcm"), required=True)
   parser.add_argument("--out", required=True, help="folder to write the raw dataset into")
   parser.add_argument("--identities", type=int, default=None)
   parser.add_argument("--seed", type=int, default=0)
   args = parser.parse_args(argv)
   if args.layout == "sysu":
     counts = write_sysu(args.out, sysu_spec(args.identities or SysuSpec.num_identities, args.seed))
-  else:
+  elif args.layout == "regdb":
     counts = write_regdb(
         args.out, RegdbSpec(num_identities=args.identities or RegdbSpec.num_identities, seed=args.seed)
     )
+  else:
+    n = args.identities or LlcmSpec.num_identities
+    counts = write_llcm(args.out, LlcmSpec(num_identities=n, num_train=round(2 * n / 3), seed=args.seed))
   print(f"wrote {args.layout} layout to {args.out}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
 
 

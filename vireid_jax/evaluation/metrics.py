@@ -5,6 +5,9 @@ Conventions (the official SYSU-MM01 code and the AGW code family):
 - `protocol="sysu"`: a query from camera 3 never sees gallery images from camera 2; CMC counts
   distinct identities in rank order (rank k = the true identity is among the first k distinct
   identities); mAP and mINP are per image over the remaining gallery.
+- `protocol="llcm"`: a query never sees the gallery images of its own identity taken by the
+  camera of its own number (camera c's visible and infrared sensors share c); CMC over distinct
+  identities and mAP, mINP as for SYSU-MM01 (ZYK100/LLCM `eval_llcm`).
 - `protocol="regdb"`: no camera rule; CMC per image.
 - Queries with no true match in their (filtered) gallery are skipped and counted.
 - mINP (Ye et al., TPAMI 2021): mean over queries of #true matches / (rank of the last one).
@@ -20,18 +23,21 @@ from typing import Any
 
 import numpy as np
 
-PROTOCOLS = ("sysu", "regdb")
+PROTOCOLS = ("sysu", "regdb", "llcm")
+DISTINCT_IDENTITY_CMC = ("sysu", "llcm")
 DISTANCES = ("euclidean", "sqeuclidean", "cosine")
 _CHUNK_BYTES = 1 << 28  # bound on one query block's working set (32 + matches bytes per query x gallery entry)
 _COUNT_MAX = 32  # up to this many true matches per query, ranks are counted rather than sorted
 _HIDDEN = np.uint64(0xFFFFFFFF) << np.uint64(32)  # high word of a hidden image's key
 
 
-def _hidden(query_cams: np.ndarray, gallery_cams: np.ndarray, protocol: str) -> tuple[np.ndarray, np.ndarray]:
-  """(query rows, gallery columns) whose every pair the protocol hides: SYSU camera 3 vs camera 2."""
+def _hidden(query_ids, gallery_ids, query_cams, gallery_cams, protocol: str) -> np.ndarray | None:
+  """[Q, G] mask of the gallery images each query does not see under the protocol (None: all seen)."""
   if protocol == "sysu":
-    return np.flatnonzero(query_cams == 3), np.flatnonzero(gallery_cams == 2)
-  return np.zeros(0, np.intp), np.zeros(0, np.intp)
+    return (query_cams == 3)[:, None] & (gallery_cams == 2)[None, :]
+  if protocol == "llcm":
+    return (query_ids[:, None] == gallery_ids[None, :]) & (query_cams[:, None] == gallery_cams[None, :])
+  return None
 
 
 def ranking_metrics(
@@ -49,8 +55,8 @@ def ranking_metrics(
   Args:
     distmat: [Q, G] distances, smaller is closer (compared as float32).
     query_ids, gallery_ids: [Q], [G] identities.
-    query_cams, gallery_cams: [Q], [G] cameras (SYSU 1..6; RegDB 1 visible, 2 thermal).
-    protocol: "sysu" or "regdb" (see the module docstring).
+    query_cams, gallery_cams: [Q], [G] cameras (SYSU 1..6; LLCM 1..9; RegDB 1 visible, 2 thermal).
+    protocol: one of PROTOCOLS (see the module docstring).
     max_rank: length of the CMC curve.
 
   Returns:
@@ -105,7 +111,14 @@ def ranking_metrics(
 
 
 def top_k(
-    distmat: np.ndarray, query_cams: np.ndarray, gallery_cams: np.ndarray, *, protocol: str, k: int
+    distmat: np.ndarray,
+    query_ids: np.ndarray,
+    gallery_ids: np.ndarray,
+    query_cams: np.ndarray,
+    gallery_cams: np.ndarray,
+    *,
+    protocol: str,
+    k: int,
 ) -> np.ndarray:
   """The first `k` gallery columns of each query's ranking, as the metrics above rank them (ties
   by gallery order, the protocol's hidden images left out): [Q, G] -> int [Q, min(k, G)], -1
@@ -113,9 +126,8 @@ def top_k(
   if protocol not in PROTOCOLS:
     raise ValueError(f"protocol: expected one of {PROTOCOLS}, got {protocol!r}.")
   distmat = np.asarray(distmat)
-  keys = _rank_keys(
-      distmat, np.arange(distmat.shape[1]), _hidden(np.asarray(query_cams), np.asarray(gallery_cams), protocol)
-  )
+  hidden = _hidden(*(np.asarray(a) for a in (query_ids, gallery_ids, query_cams, gallery_cams)), protocol)
+  keys = _rank_keys(distmat, np.arange(distmat.shape[1]), hidden)
   first = np.ascontiguousarray(np.sort(keys, axis=1)[:, :k])
   return np.where(first < _HIDDEN, _low_words(first).astype(np.int64), -1)
 
@@ -139,9 +151,8 @@ def _score_block(
   identity-grouped columns (see `_match_ranks`).
   """
   query_ids = query_ids[rows_slice]
-  keys = _rank_keys(
-      distmat[rows_slice][:, by_id], by_id, _hidden(query_cams[rows_slice], gallery_cams[by_id], protocol)
-  )
+  hidden = _hidden(query_ids, gallery_ids[by_id], query_cams[rows_slice], gallery_cams[by_id], protocol)
+  keys = _rank_keys(distmat[rows_slice][:, by_id], by_id, hidden)
   ids = gallery_ids[by_id][id_starts]
   group = np.searchsorted(ids, query_ids)
   present = (group < len(ids)) & (ids[np.minimum(group, len(ids) - 1)] == query_ids)
@@ -160,7 +171,7 @@ def _score_block(
   ap = np.where(is_match, nth / (ranks + 1), 0.0).sum(axis=1) / num_rel
   inp = num_rel / (np.take_along_axis(ranks, num_rel[:, None] - 1, axis=1)[:, 0] + 1)
   first_rank = ranks[:, 0]
-  if protocol == "sysu":
+  if protocol in DISTINCT_IDENTITY_CMC:
     # Identities ranked before the true one: those with an image that precedes the first true
     # match (columns are grouped by identity, so a running count gives each group's total).
     before = np.cumsum(keys < true_keys[:, :1], axis=1, dtype=np.int32)
@@ -180,7 +191,7 @@ def _match_ranks(keys: np.ndarray, true_keys: np.ndarray) -> np.ndarray:
   return np.stack([np.searchsorted(row, t) for row, t in zip(sorted_keys, true_keys)]).reshape(true_keys.shape)
 
 
-def _rank_keys(distmat: np.ndarray, index: np.ndarray, hidden: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+def _rank_keys(distmat: np.ndarray, index: np.ndarray, hidden: np.ndarray | None) -> np.ndarray:
   """uint64 keys whose order is the ranking: float32 distance bits (made order-preserving) in the
   high word, the column's gallery `index` in the low word (so ties break by gallery order and one
   unstable sort of unique keys replaces a stable argsort); hidden images get the largest high word."""
@@ -188,8 +199,8 @@ def _rank_keys(distmat: np.ndarray, index: np.ndarray, hidden: tuple[np.ndarray,
   mono = bits >> 31  # negative floats: flip every bit; others: flip the sign bit
   mono |= np.int32(-(1 << 31))
   mono ^= bits
-  rows, cols = hidden
-  mono[rows[:, None], cols[None, :]] = -1  # hidden: the largest high word (all ones)
+  if hidden is not None:
+    mono[hidden] = -1  # hidden: the largest high word (all ones)
   keys = np.empty(distmat.shape, np.uint64)
   words = keys.view(np.uint32).reshape(distmat.shape + (2,))  # (low, high) words of each key
   high, low = (1, 0) if sys.byteorder == "little" else (0, 1)

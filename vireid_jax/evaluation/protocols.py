@@ -1,4 +1,4 @@
-"""Query/gallery selection of the SYSU-MM01 and RegDB evaluation protocols.
+"""Query/gallery selection of the SYSU-MM01, RegDB and LLCM evaluation protocols.
 
 `test_split` is a mapping of equal-length arrays `path` (relative, `camN/PPPP/NNNN.jpg` for
 SYSU-MM01), `identity`, `camera`, `modality`, in any order (e.g. `datasets.columns` of the TFDS
@@ -17,6 +17,19 @@ The camera-3/camera-2 rule is applied by `metrics.ranking_metrics(protocol="sysu
 
 RegDB (Nguyen et al., 2017): one trial's test files; `visible_to_thermal` queries visible images
 against the thermal gallery, `thermal_to_visible` the reverse.
+
+LLCM (Zhang & Wang, CVPR 2023), as ZYK100/LLCM `DEEN/data_manager.py` and `DEEN/test.py` compute
+it: ten trials; trial t seeds `random.seed(t)` and, for each test identity in sorted order and
+each camera in order, one `random.choice` over the sorted files of that folder forms the sampled
+set; the other modality's test images, all of them, are the other side. Directions:
+- `infrared_to_visible` (the code's default `test_mode = [1, 2]`): infrared queries against the
+  sampled visible gallery.
+- `visible_to_infrared`: visible queries against the sampled infrared gallery (the direction as
+  the CVPR paper's table names it).
+- `visible_to_infrared_as_released`: what `test.py` with `test_mode = [2, 1]` computes, which
+  transposes the distance matrix: the sampled infrared images are the probes, against every
+  visible test image (the LLCM README's updated table).
+The same-identity, same-camera-number rule is applied by `metrics.ranking_metrics(protocol="llcm")`.
 """
 
 from __future__ import annotations
@@ -35,21 +48,41 @@ GALLERY_CAMERAS = {"all": (1, 2, 4, 5), "indoor": (1, 2)}
 QUERY_CAMERAS = (3, 6)
 SAMPLINGS = ("seeded", "official")
 REGDB_DIRECTIONS = ("visible_to_thermal", "thermal_to_visible")
-DATASET_PROTOCOLS = {"sysu_mm01": "sysu", "regdb": "regdb"}  # data.dataset -> the protocol that evaluates it
+LLCM_DIRECTIONS = ("infrared_to_visible", "visible_to_infrared", "visible_to_infrared_as_released")
+DATASET_PROTOCOLS = {"sysu_mm01": "sysu", "regdb": "regdb", "llcm": "llcm"}  # data.dataset -> its protocol
 REGDB_VISIBLE, REGDB_THERMAL = 1, 2
+VISIBLE, INFRARED = 0, 1
 
 
-def _groups(test_split: Mapping[str, Any], cameras: tuple[int, ...]) -> dict[tuple[int, int], np.ndarray]:
-  """(identity, camera) -> indices of its images ordered by file name."""
+def _groups(
+    test_split: Mapping[str, Any], cameras: tuple[int, ...], modality: int | None = None
+) -> dict[tuple[int, int], np.ndarray]:
+  """(identity, camera) -> indices of its images (of `modality`, if given) ordered by file name."""
   identity = np.asarray(test_split["identity"])
   camera = np.asarray(test_split["camera"])
+  chosen = np.ones(len(identity), bool) if modality is None else np.asarray(test_split["modality"]) == modality
   names = np.asarray([os.path.basename(str(p)) for p in test_split["path"]])
   groups: dict[tuple[int, int], np.ndarray] = {}
   for c in cameras:
-    for i in np.unique(identity[camera == c]):
-      members = np.flatnonzero((identity == i) & (camera == c))
+    for i in np.unique(identity[chosen & (camera == c)]):
+      members = np.flatnonzero(chosen & (identity == i) & (camera == c))
       groups[int(i), c] = members[np.argsort(names[members], kind="stable")]
   return groups
+
+
+def _in_order(groups: dict[tuple[int, int], np.ndarray]) -> np.ndarray:
+  """Every image of `groups`: identities sorted, cameras in order, files sorted."""
+  return np.concatenate([groups[key] for key in sorted(groups)]) if groups else np.zeros(0, np.int64)
+
+
+def _seeded_choice(groups: dict[tuple[int, int], np.ndarray], trial: int, shots: int = 1) -> np.ndarray:
+  """`random.seed(trial)`, then per identity (sorted) and camera (in order) one `random.choice`
+  over its sorted files (`random.sample` of `shots`, or all if fewer, for several)."""
+  rng, chosen = random.Random(trial), []
+  for key in sorted(groups):
+    files = list(groups[key])
+    chosen += [rng.choice(files)] if shots == 1 else rng.sample(files, min(shots, len(files)))
+  return np.asarray(chosen, np.int64)
 
 
 def load_rand_perm_cam(rand_perm_cam: str | os.PathLike | np.ndarray) -> np.ndarray:
@@ -70,8 +103,7 @@ def load_rand_perm_cam(rand_perm_cam: str | os.PathLike | np.ndarray) -> np.ndar
 
 def sysu_queries(test_split: Mapping[str, Any]) -> np.ndarray:
   """Indices of every infrared test image (cameras 3 and 6), by identity, camera and file name."""
-  groups = _groups(test_split, QUERY_CAMERAS)
-  return np.concatenate([groups[key] for key in sorted(groups)]) if groups else np.zeros(0, np.int64)
+  return _in_order(_groups(test_split, QUERY_CAMERAS))
 
 
 def sysu_trials(
@@ -92,7 +124,6 @@ def sysu_trials(
     raise ValueError(f"shots: expected 1 (single-shot) or more (multi-shot), got {shots}.")
   cameras = GALLERY_CAMERAS[mode]
   groups = _groups(test_split, cameras)
-  ids = sorted({i for i, _ in groups})
   queries = sysu_queries(test_split)
   if sampling == "official":
     if rand_perm_cam is None:
@@ -101,21 +132,14 @@ def sysu_trials(
     if trials > 10:
       raise ValueError(f"rand_perm_cam holds 10 trials; asked for {trials}.")
   for trial in range(trials):
-    gallery = []
     if sampling == "seeded":
-      rng = random.Random(trial)
-      for i in ids:
-        for c in cameras:
-          if (i, c) in groups:
-            files = list(groups[i, c])
-            gallery += [rng.choice(files)] if shots == 1 else rng.sample(files, min(shots, len(files)))
+      yield queries, _seeded_choice(groups, trial, shots)
     else:
-      for i in ids:
-        for c in cameras:
-          if (i, c) in groups:
-            perm = _permutation(cells, c, i, len(groups[i, c]))
-            gallery += list(groups[i, c][perm[trial, :shots].astype(np.int64) - 1])
-    yield queries, np.asarray(gallery, np.int64)
+      gallery = []
+      for i, c in sorted(groups):
+        perm = _permutation(cells, c, i, len(groups[i, c]))
+        gallery += list(groups[i, c][perm[trial, :shots].astype(np.int64) - 1])
+      yield queries, np.asarray(gallery, np.int64)
 
 
 def _permutation(cells: np.ndarray, camera: int, identity: int, count: int) -> np.ndarray:
@@ -141,3 +165,17 @@ def regdb_trial(test_split: Mapping[str, Any], *, direction: str) -> tuple[np.nd
   camera = np.asarray(test_split["camera"])
   visible, thermal = np.flatnonzero(camera == REGDB_VISIBLE), np.flatnonzero(camera == REGDB_THERMAL)
   return (visible, thermal) if direction == "visible_to_thermal" else (thermal, visible)
+
+
+def llcm_trials(
+    test_split: Mapping[str, Any], *, direction: str, trials: int = 10
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+  """Yields (query_indices, gallery_indices) for trials 0..trials-1 of the LLCM protocol in `direction`."""
+  if direction not in LLCM_DIRECTIONS:
+    raise ValueError(f"direction: expected one of {LLCM_DIRECTIONS}, got {direction!r}.")
+  cameras = tuple(sorted({int(c) for c in np.asarray(test_split["camera"])}))
+  sampled = INFRARED if direction.startswith("visible_to_infrared") else VISIBLE
+  groups, everything = _groups(test_split, cameras, sampled), _in_order(_groups(test_split, cameras, 1 - sampled))
+  for trial in range(trials):
+    chosen = _seeded_choice(groups, trial)
+    yield (chosen, everything) if direction == "visible_to_infrared_as_released" else (everything, chosen)
