@@ -1,4 +1,5 @@
-"""Tests' helpers for runs: starting (several jax.distributed) processes, reading what a run wrote."""
+"""Tests' helpers for runs: a model's forward pass, starting (several jax.distributed) processes,
+reading what a run wrote."""
 
 import json
 import os
@@ -8,10 +9,17 @@ import subprocess
 import sys
 
 import orbax.checkpoint as ocp
+from flax import nnx
 
 from vireid_jax import checkpointing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def forward(model, images, modality=None):
+  """`model(images[, modality])` as one compiled program (BatchNorm statistics updated in place
+  in training mode): op by op, a first call compiles every primitive on its own, ten times slower."""
+  return nnx.jit(lambda m, x: m(x) if modality is None else m(x, modality))(model, images)
 
 
 def free_port():

@@ -22,14 +22,18 @@ MAX_BYTES = 4 << 30
 
 
 def enable(directory: str) -> str | None:
-  """Turns the cache on in `directory` (unless JAX's own setting names one); returns the folder in use."""
-  if jax.config.jax_compilation_cache_dir:
-    return jax.config.jax_compilation_cache_dir
+  """Turns the cache on in `directory` (unless JAX's own setting names one); returns the folder in use.
+
+  The size bound and the keep-everything rule apply to either folder, unless JAX's own settings
+  give them: every process that writes a folder must bound it, since the bound's bookkeeping
+  (an access-time file beside each entry) is written only by processes that do."""
+  directory = jax.config.jax_compilation_cache_dir or os.path.expanduser(directory)
   if not directory:
     return None
-  directory = os.path.expanduser(directory)
   jax.config.update("jax_compilation_cache_dir", directory)
-  jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+  if jax.config.jax_compilation_cache_max_size == -1:  # JAX's default: unbounded
+    jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
+  if jax.config.jax_persistent_cache_min_compile_time_secs == 1.0:  # JAX's default
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
   logging.info("Compilation cache: %s", directory)
   return directory

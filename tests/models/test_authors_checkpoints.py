@@ -10,6 +10,7 @@ from flax import nnx
 
 from configs import agw, hctri
 from tests.models import reference
+from tests.runs import forward
 from vireid_jax import errors, inference, train
 from vireid_jax.models import build_model, convert
 
@@ -69,7 +70,7 @@ def test_agw_checkpoint_forward_matches_numpy(tmp_path):
   model = loaded(cfg, state, tmp_path)
   x = images()
   for modality in (0, 1):
-    out = model(jnp.asarray(x), modality)
+    out = forward(model, jnp.asarray(x), modality)
     fmap = reference.two_stream(x, state, modality, split=1, blocks=cfg.blocks, non_local_at=cfg.non_local)
     np.testing.assert_allclose(np.asarray(out["feature_map"]), fmap, rtol=1e-3, atol=1e-3 * np.abs(fmap).max())
     pooled = reference.gem(fmap, 3.0)  # the code's GeM: p = 3, + 1e-12 inside the root
@@ -86,7 +87,7 @@ def test_hctri_checkpoint_forward_matches_numpy(tmp_path):
   model = loaded(cfg, state, tmp_path)
   x = images(height=96)
   for modality in (0, 1):
-    out = model(jnp.asarray(x), modality)
+    out = forward(model, jnp.asarray(x), modality)
     fmap = reference.two_stream(x, state, modality, split=2, blocks=cfg.blocks)
     rows = fmap.shape[1] // parts.strips
     expected = []

@@ -9,6 +9,7 @@ from flax import nnx
 import configs
 from configs import common
 from tests.models import reference
+from tests.runs import forward
 from tests.test_objective import EVERY_HEAD
 from vireid_jax import errors
 from vireid_jax.models import build_model, convert, edges, heads
@@ -74,11 +75,11 @@ def test_resnet50_parameter_counts(split, factor):
 def test_full_size_output_shapes(overrides, keys):
   cfg = common.model_config(**overrides)
 
-  def forward():
+  def build_and_run():
     model = build_model(cfg, 395)
     return model(jnp.zeros((2, 2, 288, 144, 3), jnp.uint8))
 
-  out = jax.eval_shape(forward)
+  out = jax.eval_shape(build_and_run)
   for k, shape in keys.items():
     assert out[k].shape == shape, k
 
@@ -93,7 +94,7 @@ def test_torchvision_weights_reproduce_the_reference_forward():
   x = np.random.default_rng(1).integers(0, 256, (2, 64, 32, 3), dtype=np.uint8)
   expected = reference.resnet50(x, state)
   for modality in (0, 1):  # both stems got the ImageNet stem
-    got = np.asarray(model(jnp.asarray(x), modality)["feature_map"])
+    got = np.asarray(forward(model, jnp.asarray(x), modality)["feature_map"])
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
 
@@ -177,13 +178,13 @@ def test_tiny_forward_backward_and_batch_norm_modes():
   stem_bn = model.specific[0][0].bn1
   before = np.asarray(stem_bn.mean[...]).copy()
   model.train()
-  model(x)
+  forward(model, x)
   after_train = np.asarray(stem_bn.mean[...]).copy()
   assert not np.allclose(before, after_train)  # statistics updated in training
   infrared_bn = model.specific[1][0].bn1.mean[...]
   assert not np.allclose(before, infrared_bn)  # each stream sees only its own images
   model.eval()
-  model(x)
+  forward(model, x)
   np.testing.assert_array_equal(np.asarray(stem_bn.mean[...]), after_train)  # frozen in inference
   emb = model.embed(x[1], 1)
   assert emb.shape == (3, model.heads["bnneck"].bn.scale.shape[0]) and emb.dtype == jnp.float32
@@ -194,9 +195,9 @@ def test_outputs_are_in_merged_order():
   model = build_model(tiny(), 10)
   model.eval()
   x = images((2, 3, 64, 32, 3))
-  out = model(x)
+  out = forward(model, x)
   np.testing.assert_array_equal(np.asarray(out["modality"]), [0, 1, 0, 1, 0, 1])
-  alone = model(x[1], 1)["bn"]
+  alone = forward(model, x[1], 1)["bn"]
   np.testing.assert_allclose(np.asarray(out["bn"][1::2]), np.asarray(alone), rtol=1e-5, atol=1e-5)
 
 
