@@ -1,6 +1,7 @@
 """Figures quoted in prose are the recorded runs' figures: the README's learning table and demo
 result, and the slow learning tests' thresholds, against `benchmarks/results/synthetic_learning.json`
-(written by `python -m benchmarks.synthetic_learning`)."""
+(written by `python -m benchmarks.synthetic_learning`); HcTri's term gradients against
+`term_gradients.json`; the start-up times against `startup.json` (`python -m benchmarks.startup`)."""
 
 import json
 import os
@@ -120,3 +121,23 @@ def test_the_learning_thresholds_sit_well_inside_the_recorded_range(method):
   assert clears == (method not in test_learning.NOT_YET_CLEAR), (bar, r["trained_min"])
   if not clears:
     assert f"`{method}.py:synthetic`" in README.split("do not yet learn clearly", 1)[0].rsplit(". ", 1)[-1]
+
+
+def startup_sentence(record):
+  """The README's start-up figures, as written from `benchmarks/results/startup.json`."""
+  rows = {(r["config"], r["what"]): r for r in record["rows"]}
+  parts = []
+  for config in dict.fromkeys(r["config"] for r in record["rows"]):
+    first, whole = rows[config, "first_step"], rows[config, "eval"]
+    parts.append(
+        f"`{os.path.basename(config)}`: first step after {first['cold_s']:.1f} s cold, {first['warm_s']:.1f} s warm "
+        f"({first['cold_s'] / first['warm_s']:.1f}x); `--mode=eval` {whole['cold_s']:.1f} s cold, "
+        f"{whole['warm_s']:.1f} s warm"
+    )
+  return "; ".join(parts)
+
+
+def test_the_readme_startup_figures_are_the_record():
+  record = json.loads(pathlib.Path(ROOT, "benchmarks", "results", "startup.json").read_text())
+  assert {r["config"] for r in record["rows"]} == {"configs/agw.py:test", "configs/agw.py"}
+  assert startup_sentence(record) in " ".join(README.split())

@@ -244,7 +244,8 @@ def format_table(results: Mapping[str, Any], count: str = "trials") -> str:
   `aggregate`, `count="runs"`) of every metric, in %."""
   s = results["suffix"]
   keys = [k for k in next(iter(results["modes"].values()))["mean"] if k.startswith(("rank", "mAP", "mINP"))]
-  header = f"{'mode':22s} {count:>6s} " + " ".join(f"{k:>{max(len(k), 13)}s}" for k in keys)
+  width = max(22, *(len(m) for m in results["modes"]))
+  header = f"{'mode':{width}s} {count:>6s} " + " ".join(f"{k:>{max(len(k), 13)}s}" for k in keys)
   lines = [
       f"{results['protocol']} protocol, {results['sampling']} sampling, {results['distance']} distance"
       + (f", options {s}" if s else ""),
@@ -253,7 +254,7 @@ def format_table(results: Mapping[str, Any], count: str = "trials") -> str:
   ]
   for mode, r in results["modes"].items():
     cells = " ".join(f"{r['mean'][k]:.2f} ± {r['std'][k]:.2f}".rjust(max(len(k), 13)) for k in keys)
-    lines.append(f"{mode:22s} {len(r['trials']):6d} {cells}")
+    lines.append(f"{mode:{width}s} {len(r['trials']):6d} {cells}")
   return "\n".join(lines)
 
 

@@ -110,6 +110,8 @@ def test_every_trial_and_direction_is_the_released_code(llcm):
   cfg = common.eval_config(protocol="llcm", modes=list(protocols.LLCM_DIRECTIONS), distance="sqeuclidean")
   features = np.asarray([[feature[p]] for p in test["path"]], np.float32)
   results = evaluate.evaluate_features(features, test, cfg)
+  table = evaluate.format_table(results).splitlines()[1:]
+  assert len({len(line) for line in table}) == 1, table  # the longest direction's name keeps the columns aligned
   for direction in protocols.LLCM_DIRECTIONS:
     trials = results["modes"][direction]["trials"]
     assert len(trials) == 10

@@ -82,6 +82,25 @@ def wrt(f, y, variant):
   return np.mean(out)
 
 
+def adp_triplet(f, y, alpha, gamma, square):
+  """CAJ's TripletLoss_ADP per anchor: positives (the anchor among them) and negatives weighted by
+  the code's padded softmax of alpha * d and -alpha * d; a soft-margin on gamma * the gap, or on the
+  clamped squared gap signed by which side is larger."""
+  out = []
+  for i in range(len(y)):
+    pos = np.array([dist(f[i], f[j]) for j in range(len(y)) if y[j] == y[i]])
+    neg = np.array([dist(f[i], f[k]) for k in range(len(y)) if y[k] != y[i]])
+    wp = np.exp(alpha * pos - max(alpha * pos.max(), 0.0))
+    wn = np.exp(-alpha * neg - max((-alpha * neg).max(), 0.0))
+    furthest, closest = wp @ pos / (wp.sum() + 1e-6), wn @ neg / (wn.sum() + 1e-6)
+    if not square:
+      out.append(softplus(gamma * (furthest - closest)))
+    else:
+      s = min(gamma * (furthest - closest) ** 2, 88.0)
+      out.append(softplus(s if furthest > closest else -s))
+  return np.mean(out)
+
+
 def centres(f, y, m):
   """{(identity, modality): centre} by scanning the batch."""
   groups = {}

@@ -49,6 +49,16 @@ BATCH_LOSSES = [
         lambda f, y, m: bf.wrt(f, y, "reference"),
     ),
     (
+        "adp_triplet",
+        lambda f, y, m: losses.adp_triplet(f, y, alpha=2.0, gamma=0.5),
+        lambda f, y, m: bf.adp_triplet(f, y, 2.0, 0.5, square=False),
+    ),
+    (
+        "adp_triplet_square",
+        lambda f, y, m: losses.adp_triplet(f, y, alpha=1.0, gamma=1.0, square=True),
+        lambda f, y, m: bf.adp_triplet(f, y, 1.0, 1.0, square=True),
+    ),
+    (
         "hctri_mean",
         lambda f, y, m: losses.hetero_center_triplet(f, y, m, 0.3),
         lambda f, y, m: bf.hetero_center(f, y, m, 0.3, "mean"),

@@ -10,6 +10,7 @@ from vireid_jax.losses.center import (
 from vireid_jax.losses.identity import identity_loss, modality_mutual_learning
 from vireid_jax.losses.perceptual import perceptual_edge_loss
 from vireid_jax.losses.triplet import (
+    adp_triplet,
     batch_hard_triplet,
     cross_modality_triplet,
     hetero_center_triplet,
@@ -17,6 +18,7 @@ from vireid_jax.losses.triplet import (
 )
 
 __all__ = [
+    "adp_triplet",
     "angular_compactness",
     "batch_hard_triplet",
     "center_loss",

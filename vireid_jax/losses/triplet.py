@@ -60,6 +60,32 @@ def weighted_regularized_triplet(features: jax.Array, labels: jax.Array, variant
   return jnp.mean(jax.nn.softplus(gap))
 
 
+def adp_triplet(
+    features: jax.Array, labels: jax.Array, alpha: float = 1.0, gamma: float = 1.0, square: bool = False
+) -> jax.Array:
+  """CAJ's adaptive weighted triplet (Ye et al., ICCV 2021; the released code's `TripletLoss_ADP`,
+  mangye16/Cross-Modal-Re-ID-baseline `ICCV21_CAJ/loss.py`): the AGW code's weighted triplet with
+  the softmax weights sharpened by `alpha` and the gap scaled by `gamma`.
+
+  Per anchor i, over the batch (positives include the anchor, d = 1e-6, as in the code):
+    p_i = sum_j softmax_pos(alpha d)_ij d_ij,   n_i = sum_k softmax_neg(-alpha d)_ik d_ik,
+  `square=False`: log(1 + exp(gamma (p_i - n_i)));
+  `square=True` ("enhanced squared difference"): s_i = min(gamma (p_i - n_i)^2, 88) and
+    log(1 + exp(s_i)) where p_i > n_i, else log(1 + exp(-s_i));
+  mean over anchors. The softmax is the code's (`_padded_softmax`). float32 scalar.
+  """
+  (features,) = f32(features)
+  d = euclidean(features, features)
+  pos = same(labels)
+  neg = ~pos
+  furthest = jnp.sum(jnp.where(pos, _padded_softmax(alpha * d, pos) * d, 0.0), 1)
+  closest = jnp.sum(jnp.where(neg, _padded_softmax(-alpha * d, neg) * d, 0.0), 1)
+  if not square:
+    return jnp.mean(jax.nn.softplus(gamma * (furthest - closest)))
+  squared = jnp.minimum(gamma * (furthest - closest) ** 2, 88.0)
+  return jnp.mean(jax.nn.softplus(jnp.where(furthest > closest, squared, -squared)))
+
+
 def _padded_softmax(x: jax.Array, mask: jax.Array) -> jax.Array:
   """The AGW code's softmax_weights: max over x * mask (zeros included), + 1e-6 in the sum."""
   m = mask.astype(jnp.float32)
