@@ -111,16 +111,15 @@ def _shot_name(shots: int) -> str:
   return SHOT_NAMES.get(shots, f"{shots}shot")
 
 
+def _identities_and_cameras(test_split, q, g) -> tuple[np.ndarray, ...]:
+  """(query identities, gallery identities, query cameras, gallery cameras), as the metrics take them."""
+  return test_split["identity"][q], test_split["identity"][g], test_split["camera"][q], test_split["camera"][g]
+
+
 def _trial_metrics(features, test_split, q, g, cfg, protocol) -> dict[str, float]:
   dist = _distmat(features, q, g, cfg)
   out = metrics.ranking_metrics(
-      dist,
-      test_split["identity"][q],
-      test_split["identity"][g],
-      test_split["camera"][q],
-      test_split["camera"][g],
-      protocol=protocol,
-      max_rank=cfg.max_rank,
+      dist, *_identities_and_cameras(test_split, q, g), protocol=protocol, max_rank=cfg.max_rank
   )
   s = suffix(cfg)
   row = {f"rank{r}{s}": 100.0 * float(out["cmc"][r - 1]) for r in RANKS if r <= cfg.max_rank}
@@ -208,15 +207,7 @@ def ranked_examples(
     q, g = next(iter(trials))
     q = q[np.unique(np.linspace(0, len(q) - 1, queries).round().astype(int))]
     dist = _distmat(features, q, g, cfg)
-    ranked = metrics.top_k(
-        dist,
-        test_split["identity"][q],
-        test_split["identity"][g],
-        test_split["camera"][q],
-        test_split["camera"][g],
-        protocol=protocol,
-        k=topk,
-    )
+    ranked = metrics.top_k(dist, *_identities_and_cameras(test_split, q, g), protocol=protocol, k=topk)
     gallery = np.where(ranked >= 0, g[np.maximum(ranked, 0)], -1)
     out[name] = {
         "query": q,
