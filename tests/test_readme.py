@@ -56,16 +56,14 @@ def test_readme_new_method_example_in_a_folder_of_its_own(data_dir, tmp_path):
   (folder / "day_photos").mkdir()
   for i in np.flatnonzero(cols["modality"] == 0)[:5]:
     shutil.copy(os.path.join(raw, cols["path"][i]), folder / "day_photos" / f"{i}.jpg")
-  # The default data folder ~/tensorflow_datasets is the session's (built once); the tests' compilation cache.
-  (tmp_path / "home").mkdir()
-  (tmp_path / "home" / "tensorflow_datasets").symlink_to(data_dir)
-  env = dict(
-      os.environ,
-      HOME=str(tmp_path / "home"),
-      JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir,
-      JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-      JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
-  )
+  # The default data folder ~/tensorflow_datasets is the session's (built once), the commands'
+  # default compilation cache the tests' folder (the user's own test compiles without one).
+  home = tmp_path / "home"
+  (home / ".cache" / "vireid_jax").mkdir(parents=True)
+  (home / "tensorflow_datasets").symlink_to(data_dir)
+  (home / ".cache" / "vireid_jax" / "jax").symlink_to(jax.config.jax_compilation_cache_dir)
+  env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_COMPILATION_CACHE", "JAX_PERSISTENT_CACHE"))}
+  env["HOME"] = str(home)
   for command in commands:
     assert command.startswith("python -m "), command
     done = subprocess.run(

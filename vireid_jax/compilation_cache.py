@@ -13,12 +13,14 @@ a second): building a model runs some eighty small initialisation programs, 8 of
 from __future__ import annotations
 
 import os
+import time
 
 import jax
 from absl import logging
 
 DEFAULT = "~/.cache/vireid_jax/jax"
 MAX_BYTES = 4 << 30
+CACHE_SUFFIX, ATIME_SUFFIX = "-cache", "-atime"  # JAX's names of an entry and of its access time
 
 
 def enable(directory: str) -> str | None:
@@ -35,5 +37,21 @@ def enable(directory: str) -> str | None:
     jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
   if jax.config.jax_persistent_cache_min_compile_time_secs == 1.0:  # JAX's default
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+  _give_every_entry_an_access_time(directory)
   logging.info("Compilation cache: %s", directory)
   return directory
+
+
+def _give_every_entry_an_access_time(directory: str) -> None:
+  """A process that leaves the folder unbounded (plain JAX given `JAX_COMPILATION_CACHE_DIR`)
+  writes entries without the access-time file beside each; JAX's bound then fails on them at
+  every later write in the folder. They get one (now), so the bound's bookkeeping is whole again."""
+  if not os.path.isdir(directory):
+    return
+  stamp = time.time_ns().to_bytes(8, "little")
+  for name in os.listdir(directory):
+    if name.endswith(CACHE_SUFFIX):
+      atime = os.path.join(directory, name[: -len(CACHE_SUFFIX)] + ATIME_SUFFIX)
+      if not os.path.exists(atime):
+        with open(atime, "wb") as f:
+          f.write(stamp)
