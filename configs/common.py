@@ -17,7 +17,7 @@ def data_config(**overrides) -> ml_collections.ConfigDict:
   """Dataset, sampler and augmentation (AGW code family defaults at 288x144)."""
   cfg = ml_collections.ConfigDict(
       dict(
-          dataset="sysu_mm01",  # "sysu_mm01" | "regdb"
+          dataset="sysu_mm01",  # "sysu_mm01" | "regdb" | "llcm"
           manual_dir="",  # the raw folder; empty = the synthetic dataset
           require_manual_dir=True,  # paper configs refuse to train on the synthetic stand-in
           synthetic_identities=100,  # size of the synthetic SYSU-MM01 tree (60% train, 10% val, 30% test)
