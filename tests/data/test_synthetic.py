@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import scipy.io
@@ -89,3 +93,36 @@ def test_regdb_layout_and_alignment(tmp_path):
     assert v.name.replace("_v_", "_t_") == t.name
     tv = np.asarray(Image.open(t)).astype(float).mean(-1)
     assert tv.shape == (48, 24)
+
+
+def test_llcm_layout(tmp_path):
+  spec = synthetic.LlcmSpec(num_identities=12, num_train=8, height=32, width=16)
+  counts = synthetic.write_llcm(str(tmp_path), spec)
+  test_ids = [int(t) for t in (tmp_path / "idx" / "test_id.txt").read_text().split(",")]
+  assert counts["train_ids"] == 8 and len(test_ids) == 4
+  assert not (tmp_path / "test_nir" / "cam3").exists()  # as distributed
+  labels = {}
+  for modality in ("vis", "nir"):
+    for line in (tmp_path / "idx" / f"train_{modality}.txt").read_text().split("\n"):
+      if line:
+        path, label = line.split()
+        assert (tmp_path / path).is_file() and path.startswith(f"train_{modality}/cam")
+        assert labels.setdefault(path.split("/")[2], int(label)) == int(label)  # one label per identity
+  assert sorted(labels.values()) == sorted(set(labels.values())) and set(labels.values()) == set(range(8))
+  for identity in test_ids:  # a query always keeps a true match after its own camera is removed
+    for top in ("test_vis", "test_nir"):
+      assert len(list(tmp_path.glob(f"{top}/cam*/{identity:04d}"))) >= 2
+
+
+def test_the_datasets_command_builds_and_describes_each(data_dir):
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  done = subprocess.run(
+      [sys.executable, "-m", "vireid_jax.data.datasets", f"--data_dir={data_dir}"],
+      cwd=root,
+      capture_output=True,
+      text=True,
+      timeout=600,
+  )
+  assert done.returncode == 0, done.stderr[-2000:]
+  for dataset in ("sysu_mm01", "regdb", "llcm"):
+    assert f"{dataset} (synthetic) test:" in done.stdout, done.stdout[-2000:]

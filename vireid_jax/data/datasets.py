@@ -189,6 +189,7 @@ def main() -> None:
             data_dir=args.data_dir,
             builder_config="default",
             trial=1,
+            synthetic_identities=synthetic.SysuSpec.num_identities,
         )
     )
     for split, source in sources(config).items():
