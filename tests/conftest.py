@@ -98,9 +98,9 @@ def two_processes(data_dir, tmp_path_factory):
   with concurrent.futures.ThreadPoolExecutor(1) as pool:  # process 0's output is read all along
     first = pool.submit(jobs[0].communicate, timeout=600)
     for line in jobs[1].stdout:
+      if f"step 2/{TWO_PROCESS_STEPS}" in line and f"step 2/{TWO_PROCESS_STEPS}" not in outputs[1]:
+        jobs[1].send_signal(signal.SIGTERM)  # once
       outputs[1] += line
-      if f"step 2/{TWO_PROCESS_STEPS}" in line:
-        jobs[1].send_signal(signal.SIGTERM)
     outputs[0] = first.result()[0]
   statuses = [job.wait(timeout=600) for job in jobs]
   assert (out_dir / "two_processes.npz").exists(), outputs[0][-3000:] + outputs[1][-3000:]
