@@ -5,7 +5,7 @@ AGW step against PyTorch.
   python -m benchmarks.train_step --vs_torch [--rounds=3] [--batch_per_modality=4]
 
 For each method's paper config (full ResNet-50, random weights, a CPU-sized batch of
-`batch_per_modality` images per modality, every method at 288x144 so that the per-image costs
+`batch_per_modality` images per view (CAJ's three views: 1.5x the images of a step), every method at 288x144 so that the per-image costs
 compare, including DANet and EAT whose papers train at 384x128) and for a bare single-stream ResNet-50 forward+backward
 (global average pool, a mean-square loss) on the same number of images: compile time, FLOPs per
 image (XLA cost analysis), images/s and peak memory of the compiled step; then the ratio of each
@@ -39,6 +39,7 @@ from flax import nnx
 import configs
 from configs import common
 from vireid_jax import export, inference, train
+from vireid_jax.data import views
 from vireid_jax.models import build_model
 
 _BATCH = flags.DEFINE_integer("batch_per_modality", 4, "Images per modality in a batch (CPU-sized).")
@@ -93,12 +94,14 @@ def method_step(name: str, per_modality: int, cfg=None):
       if cfg.data.sampler == "pk"
       else np.stack([np.arange(n // 3), np.arange(n // 3), np.arange(n // 3) + 100], 1).reshape(-1)
   )
+  streams = views.modalities(cfg.data.views)  # CAJ: three views, two of them visible
+  dtype = jnp.float32 if views.normalized(cfg.data) else jnp.uint8
   batch = {
-      "image": jnp.zeros((2, n, 288, 144, 3), jnp.uint8),
-      "label": jnp.asarray(np.stack([labels, labels]), jnp.int32),
-      "modality": jnp.asarray(np.stack([np.zeros(n), np.ones(n)]), jnp.int32),
+      "image": jnp.zeros((len(streams), n, 288, 144, 3), dtype),
+      "label": jnp.asarray(np.stack([labels] * len(streams)), jnp.int32),
+      "modality": jnp.asarray(np.repeat(np.asarray(streams)[:, None], n, 1), jnp.int32),
   }
-  return functools.partial(train.train_step, program), (state, batch), 2 * n
+  return functools.partial(train.train_step, program), (state, batch), len(streams) * n
 
 
 def _best(fn, steps: int) -> float:

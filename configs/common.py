@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import ml_collections
 
 from vireid_jax import imports as vireid_jax_imports
-from vireid_jax import compilation_cache, models, objective
+from vireid_jax import compilation_cache, evaluate, models, objective
 from vireid_jax.evaluation import protocols
 
 
@@ -30,6 +30,7 @@ def data_config(**overrides) -> ml_collections.ConfigDict:
           pk_replacement=False,  # draw the K images with replacement (the AGW code) or distinct
           epoch_length="ceil",  # batches per epoch: "ceil" | "floor_plus_one" (AGW/HcTri code)
           tuples=8,  # EAT: anchor pairs per batch
+          views=("visible", "infrared"),  # the rows of a training batch (see vireid_jax.data.views)
           workers=2,  # Grain worker processes (0 = in the main process)
           augment=dict(
               height=288,
@@ -41,6 +42,11 @@ def data_config(**overrides) -> ml_collections.ConfigDict:
               erasing_prob=0.5,
               erasing_area=(0.02, 0.4),
               erasing_aspect=(0.3, 3.33),
+              # CAJ's channel augmentations on the normalised image (views; transforms.channel_erase)
+              channel_erasing_prob=0.0,
+              channel_erasing_area=(0.02, 0.4),
+              channel_erasing_min_aspect=0.3,
+              adaptive_gray_prob=0.5,
           ),
       )
   )
@@ -325,6 +331,7 @@ def variants(
     _shrink(cfg, chosen["size"])
     if chosen["size"] == "synthetic":
       apply(cfg, synthetic)
+  cfg.train.best_metric += evaluate.suffix(cfg.eval)  # the name the evaluation reports it under
   return cfg
 
 

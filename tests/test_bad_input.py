@@ -88,6 +88,21 @@ CASES = {
         2,
         r"data\.manual_dir: regdb: manual_dir .* is missing idx/train_visible_3\.txt",
     ),
+    "a misspelt view and a view_kl out of the views": (
+        "main",
+        [
+            "--config={configs}/caj.py:test",
+            "--config.data.data_dir={data_dir}",
+            "--config.data.views=('visible', 'visible+channel_swap', 'infrared')",
+            "--config.loss.terms.view_kl.weight=1.0",
+            "--config.loss.terms.view_kl.views=(0, 3)",
+        ],
+        2,
+        r"2 problems in the config:\n  data\.views: 'visible\+channel_swap' is not a view; expected "
+        r"'<modality>\[\+<op>\.\.\.\]' with a modality of \('visible', 'infrared'\) and ops of "
+        r"\('channel_exchange', 'adaptive_gray'\)\.\n  loss\.terms\.view_kl\.views: expected \(student, teacher\) "
+        r"indices into data\.views \(3 views\), got \(0, 3\)\.",
+    ),
     "weights file is an HTML page": (
         "main",
         [

@@ -39,7 +39,7 @@ def test_the_library_configs_are_found_and_a_users_config_beside_them_is_not_one
     shutil.copy(os.path.join(os.path.dirname(configs.__file__), name), tmp_path) if name.endswith(".py") else None
   (tmp_path / "mine.py").write_text("from configs import common\n\ndef get_config(arg=None):\n  return None\n")
   (tmp_path / "broken.py").write_text("def get_config(:\n")
-  assert configs.methods(str(tmp_path)) == METHODS == ["agw", "cmdc", "danet", "eat", "hctri", "mso"]
+  assert configs.methods(str(tmp_path)) == METHODS == ["agw", "caj", "cmdc", "danet", "eat", "hctri", "mso"]
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -8,8 +8,9 @@ import pytest
 from flax import nnx
 
 from configs import agw, common
-from vireid_jax import objective, optim, train
+from vireid_jax import losses, objective, optim, train
 from vireid_jax.models import heads, merge_modalities
+from vireid_jax.models.edges import edge_maps
 
 # The library's own terms and heads, as the registries hold them (whatever else a test registers).
 BUILT_IN = sorted(name for name, term in objective.TERMS.items() if term.fn.__module__.startswith("vireid_jax."))
@@ -123,6 +124,13 @@ def without_need(name):
     cfg = tiny_config([name])
     cfg.model.require_pretrained = True
     cases.append((cfg, f"loss.terms.{name}.vgg16: "))
+    cfg = tiny_config([name])  # its edge maps are of uint8 images
+    cfg.data.views = ("visible", "visible+channel_exchange", "infrared")
+    cases.append((cfg, f"loss.terms.{name}: the edge maps are computed from the uint8 images"))
+  if name == "view_kl":  # its two views are among the batch's
+    cfg = tiny_config([name])
+    cfg.loss.terms[name].views = (0, 2)
+    cases.append((cfg, f"loss.terms.{name}.views: expected (student, teacher) indices into data.views (2 views)"))
   if "anchors_only" in term.settings:  # the anchors are the tuple sampler's
     cfg = tiny_config([name], "pk")
     cfg.loss.terms[name].anchors_only = True
@@ -141,6 +149,31 @@ def test_declared_needs_are_checked_by_name(name):
   for cfg, field in cases:
     problems = objective.check(cfg)
     assert any(p.startswith(field) for p in problems), (field, problems)
+
+
+def test_terms_read_the_rows_of_their_views_and_streams():
+  """Three views (visible, visible, infrared), rows i*3 + v: view_kl compares view 0's logits with
+  the last view's, item by item; perceptual_edge takes both visible views as visible images."""
+  rng = np.random.default_rng(0)
+  n, views = 4, (0, 0, 1)
+  logits = jnp.asarray(rng.normal(size=(3 * n, CLASSES)), jnp.float32)
+  labels = jnp.asarray(np.repeat(np.arange(n), 3), jnp.int32)
+  modality = jnp.asarray(np.tile(views, n), jnp.int32)
+  settings = objective.settings("view_kl")
+  inputs = objective.Inputs({"logits": logits}, labels, modality, None, None, views)
+  got = objective.TERMS["view_kl"].fn(inputs, settings)
+  np.testing.assert_allclose(float(got), float(losses.view_kl(logits[0::3], logits[2::3], 3.0)), rtol=1e-6)
+
+  cfg = tiny_config(["perceptual_edge"])
+  vgg = objective.frozen_networks(cfg, pretrained=False)["perceptual_edge"]
+  images = jnp.asarray(rng.integers(0, 256, (3 * n, 96, 32, 3), dtype=np.uint8))
+  stem = jnp.asarray(rng.normal(size=(3 * n, 24, 8, cfg.model.width)), jnp.float32)
+  inputs = objective.Inputs({"stage0": stem}, labels, modality, images, vgg, views)
+  got = objective.TERMS["perceptual_edge"].fn(inputs, cfg.loss.terms.perceptual_edge)
+  edges = edge_maps(images, 24, 8, cfg.model.width)
+  visible, infrared = np.flatnonzero(np.tile(views, n) == 0), np.flatnonzero(np.tile(views, n) == 1)
+  expected = sum(losses.perceptual_edge_loss(stem[r], edges[r], vgg) for r in (visible, infrared))
+  np.testing.assert_allclose(float(got), float(expected), rtol=1e-5)
 
 
 def gaze(inputs, settings):

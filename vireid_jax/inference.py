@@ -27,6 +27,7 @@ from flax import nnx
 
 from vireid_jax import checkpointing, errors, evaluate, imports, models, viz, writers
 from vireid_jax.data import datasets, pipeline
+from vireid_jax.evaluation import metrics
 from vireid_jax.models import build_model, convert
 
 PROGRESS_LINES = 10  # feature extraction logs its progress at every tenth of the images
@@ -73,18 +74,23 @@ def extract_features(
     *,
     batch_size: int,
     flip: bool,
+    normalize: bool = False,
     what: str = "images",
 ) -> np.ndarray:
   """Embeds `records` of one modality: [N] indices -> float32 [N, D], in order, logging the images
-  done, images/s and the ETA at every tenth of them. Batches are padded to `batch_size`, so
-  `embed_fn` compiles once."""
+  done, images/s and the ETA at every tenth of them. With `flip` the feature is the mean of the
+  image's and its mirror's, each L2-normalised first when `normalize` (the evaluation normalises
+  again; CAJ's testa.py). Batches are padded to `batch_size`, so `embed_fn` compiles once."""
   out, done, logged, start = [], 0, 0, time.perf_counter()
   batches = pipeline.eval_batches(source, records, data_cfg, batch_size=batch_size)
   try:
     for batch in batches:
       feats = np.asarray(embed_fn(batch["image"], modality), np.float32)
       if flip:
-        feats = 0.5 * (feats + np.asarray(embed_fn(batch["image"][:, :, ::-1], modality), np.float32))
+        mirrored = np.asarray(embed_fn(batch["image"][:, :, ::-1], modality), np.float32)
+        if normalize:
+          feats, mirrored = metrics.l2_normalize(feats), metrics.l2_normalize(mirrored)
+        feats = 0.5 * (feats + mirrored)
       out.append(feats[batch["mask"]])
       done += int(batch["mask"].sum())
       if done * PROGRESS_LINES // len(records) > logged:  # a new tenth reached
@@ -112,6 +118,7 @@ def features(config: Any, model: Model, source: Any, columns: dict[str, np.ndarr
         config.data,
         batch_size=config.eval.batch_size,
         flip=config.eval.flip,
+        normalize=config.eval.normalize,
         what=f"features of the {what} split, {name}",
     )
     if out is None:

@@ -15,9 +15,9 @@ Adding a term, here (the library's terms) or in a user's own module:
 
 and a config with `loss.terms.my_term = objective.settings("my_term", weight=1.0)`.
 
-Outputs come in the model's merged order (row i*2 + m = item i of modality m); `labels` and
-`modality` are merged the same way. For the EAT tuple sampler item = tuple * 3 + role with roles
-(anchor, positive, negative).
+Outputs come in the model's merged order (row i*V + v = item i of view v of `data.views`; by
+default V = 2 with view m the modality m); `labels` and `modality` are merged the same way. For
+the EAT tuple sampler (two views) item = tuple * 3 + role with roles (anchor, positive, negative).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import numpy as np
 from flax import nnx
 
 from vireid_jax import losses, models
+from vireid_jax.data import views
 from vireid_jax.models import convert
 from vireid_jax.models.edges import VGGFeatures, edge_maps
 from vireid_jax.registry import Registry
@@ -44,8 +45,9 @@ class Inputs(NamedTuple):
   out: Mapping[str, jax.Array]  # the model's outputs (see `models.outputs`)
   labels: jax.Array  # int32 [B] training classes
   modality: jax.Array  # int32 [B] 0 visible, 1 infrared
-  images: jax.Array  # uint8 [B, H, W, 3] as the model received them
+  images: jax.Array  # [B, H, W, 3] as the model received them (uint8, or normalised: data.views)
   frozen: nnx.Module | None  # the term's frozen network (from its `init`), else None
+  views: tuple[int, ...] = (0, 1)  # the stream of each view; row i*V + v is item i of view v
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,10 +152,11 @@ def total_loss(
     modality: jax.Array,
     images: jax.Array,
     frozen: Mapping[str, nnx.Module],
+    views: tuple[int, ...] = (0, 1),
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
   """(weighted sum, {term: unweighted value}) over the active terms of `loss_cfg.terms`."""
   values = {
-      name: TERMS[name].fn(Inputs(out, labels, modality, images, frozen.get(name)), loss_cfg.terms[name])
+      name: TERMS[name].fn(Inputs(out, labels, modality, images, frozen.get(name), views), loss_cfg.terms[name])
       for name in active(loss_cfg)
   }
   total = sum((loss_cfg.terms[name].weight * v for name, v in values.items()), jnp.zeros((), jnp.float32))
@@ -240,11 +243,39 @@ def _compactness(b: Inputs, s: Any) -> jax.Array:
   return losses.angular_compactness(fmap.reshape(fmap.shape[0], -1, fmap.shape[-1]))
 
 
+def _view_rows(b: Inputs, view: int) -> np.ndarray:
+  """The batch rows of view `view` (rows i*V + view), in item order. A static index."""
+  return np.arange(b.labels.shape[0])[view % len(b.views) :: len(b.views)]
+
+
+def _modality_rows(b: Inputs, modality: int) -> np.ndarray:
+  """The batch rows whose view goes through stream `modality`. A static index."""
+  rows = np.arange(b.labels.shape[0])
+  return rows[np.asarray(b.views)[rows % len(b.views)] == modality]
+
+
 def _perceptual_edge(b: Inputs, s: Any) -> jax.Array:
-  """MSO eq. 2: the visible images' PEF loss plus the infrared images' (rows m::2 of modality m)."""
+  """MSO eq. 2: the visible images' PEF loss plus the infrared images'."""
   stem = b.out["stage0"]
   edges = edge_maps(b.images, stem.shape[1], stem.shape[2], stem.shape[3])
-  return sum(losses.perceptual_edge_loss(stem[m::2], edges[m::2], b.frozen) for m in (0, 1))
+  rows = [_modality_rows(b, m) for m in (0, 1)]
+  return sum(losses.perceptual_edge_loss(stem[r], edges[r], b.frozen) for r in rows)
+
+
+def _view_kl(b: Inputs, s: Any) -> jax.Array:
+  """CAJ's KL term between the logits of two views of the same items (`views`: student, teacher)."""
+  student, teacher = (b.out["logits"][_view_rows(b, v)] for v in s.views)
+  return losses.view_kl(student, teacher, s.temperature)
+
+
+def _check_view_kl(s: Any, config: Any) -> list[str]:
+  count = len(config.data.views)
+  if not (len(s.views) == 2 and all(isinstance(v, int) and -count <= v < count for v in s.views)):
+    return [
+        f"loss.terms.view_kl.views: expected (student, teacher) indices into data.views ({count} views), "
+        f"got {tuple(s.views)!r}."
+    ]
+  return []
 
 
 def _vgg16(s: Any, model_cfg: Any, pretrained: bool) -> nnx.Module:
@@ -255,8 +286,13 @@ def _vgg16(s: Any, model_cfg: Any, pretrained: bool) -> nnx.Module:
   return net
 
 
-def _check_vgg16(s: Any, config: Any) -> list[str]:
+def _check_perceptual_edge(s: Any, config: Any) -> list[str]:
   field = "loss.terms.perceptual_edge"
+  if views.normalized(config.data):
+    return [
+        f"{field}: the edge maps are computed from the uint8 images; data.views and "
+        "data.augment.channel_erasing_prob ask for images normalised on the host."
+    ]
   stem = [-(-config.data.augment[side] // 4) for side in ("height", "width")]  # the stem's stride is 4
   if not (isinstance(s.vgg_blocks, int) and 1 <= s.vgg_blocks <= 4) or min(stem) < 2**s.vgg_blocks:
     return [
@@ -317,6 +353,22 @@ TERMS.register(
         _wrt,
         settings=dict(feature="pooled", variant="paper", normalize=False),
         choices=dict(variant=losses.common.VARIANTS),
+    ),
+)
+TERMS.register(
+    "adp_triplet",
+    Term(  # CAJ: TripletLoss_ADP (--alpha, --gamma, --square)
+        lambda b, s: losses.adp_triplet(b.out[s.feature], b.labels, s.alpha, s.gamma, s.square),
+        settings=dict(feature="pooled", alpha=1.0, gamma=1.0, square=True),
+    ),
+)
+TERMS.register(
+    "view_kl",
+    Term(  # CAJ train_ext.py: KLDivLoss(view 0's logits, the infrared view's), weight --kl
+        _view_kl,
+        settings=dict(views=(0, -1), temperature=3.0),
+        outputs=("logits",),
+        check=_check_view_kl,
     ),
 )
 TERMS.register(
@@ -399,7 +451,7 @@ TERMS.register(
         settings=dict(vgg16="", vgg_width=1.0, vgg_blocks=4),
         outputs=("stage0",),
         init=_vgg16,
-        check=_check_vgg16,
+        check=_check_perceptual_edge,
         shrink=dict(vgg_width=0.125, vgg_blocks=3, vgg16=""),
     ),
 )  # 1/8 of VGG's channels, 3 blocks

@@ -86,6 +86,7 @@ def search(
         config.data,
         batch_size=config.eval.batch_size,
         flip=config.eval.flip,
+        normalize=config.eval.normalize,
         what=what,
     )
 

@@ -37,7 +37,7 @@ from vireid_jax import (
     sharding,
     writers,
 )
-from vireid_jax.data import datasets, pipeline, samplers
+from vireid_jax.data import datasets, pipeline, samplers, views
 from vireid_jax.models import build_model, convert, merge_modalities
 
 
@@ -62,6 +62,7 @@ class Program:
   tx: Any = flax.struct.field(pytree_node=False)
   loss: Any = flax.struct.field(pytree_node=False)
   terms: tuple[str, ...] = flax.struct.field(pytree_node=False)
+  views: tuple[int, ...] = flax.struct.field(pytree_node=False)  # the stream of each view of a batch
 
 
 def _check_train(cfg: Any) -> list[str]:
@@ -175,19 +176,29 @@ def create(
       first_bad_step=jnp.full((), -1, jnp.int32),
       bad_terms=jnp.zeros(len(terms), bool),
   )
-  return Program(train_graph, eval_graph, {name: g for name, (g, _) in frozen.items()}, tx, config.loss, terms), state
+  program = Program(
+      train_graph,
+      eval_graph,
+      {name: g for name, (g, _) in frozen.items()},
+      tx,
+      config.loss,
+      terms,
+      views.modalities(config.data.views),
+  )
+  return program, state
 
 
 def gradients(program: Program, state: TrainState, batch: dict[str, jax.Array]) -> tuple[jax.Array, dict, Any, Any]:
   """(total loss, {term: loss}, the updated non-parameter state (BatchNorm statistics), gradients
-  of the total with respect to `state.params`) on a batch of [2, n, ...] arrays."""
+  of the total with respect to `state.params`) on a batch of [V, n, ...] arrays (see `data.views`)."""
   labels, modality = merge_modalities(batch["label"]), merge_modalities(batch["modality"])
   frozen = {name: nnx.merge(graph, state.frozen[name], copy=True) for name, graph in program.frozen_graphs.items()}
 
   def loss_fn(params):
     model = nnx.merge(program.train_graph, params, state.rest, copy=True)
-    out = model(batch["image"])
-    total, terms = objective.total_loss(program.loss, out, labels, modality, merge_modalities(batch["image"]), frozen)
+    out = model(batch["image"], program.views)
+    images = merge_modalities(batch["image"])
+    total, terms = objective.total_loss(program.loss, out, labels, modality, images, frozen, program.views)
     return total, (terms, nnx.state(model, nnx.Not(nnx.Param)))
 
   (total, (terms, rest)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -195,7 +206,7 @@ def gradients(program: Program, state: TrainState, batch: dict[str, jax.Array]) 
 
 
 def train_step(program: Program, state: TrainState, batch: dict[str, jax.Array]) -> tuple[TrainState, dict]:
-  """One optimisation step on a batch of [2, n, ...] arrays (visible row, infrared row)."""
+  """One optimisation step on a batch of [V, n, ...] arrays (one row per view, see `data.views`)."""
   total, terms, rest, grads = gradients(program, state, batch)
   updates, opt_state = program.tx.update(grads, state.opt_state, state.params)
   bad = ~jnp.isfinite(jnp.stack([terms[name] for name in program.terms]))
@@ -250,7 +261,7 @@ class Data(NamedTuple):
   train_cols: dict[str, np.ndarray]
   test_cols: dict[str, np.ndarray]
   num_classes: int
-  per_modality: int  # images of one modality in a training batch
+  per_modality: int  # images of one view in a training batch
   steps_per_epoch: int
 
 
@@ -316,7 +327,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
 
     step_fn = jax.jit(functools.partial(train_step, program), donate_argnums=0)
     batch_sharding = sharding.batch_sharding(mesh)
-    images_per_step = 2 * per_modality
+    images_per_step = len(config.data.views) * per_modality
     learning_rate = optim.schedule(config.optimizer, steps_per_epoch)
     logging.info(
         "Training %s: %d steps (%d per epoch), %d classes, %d devices",

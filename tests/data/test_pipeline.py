@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vireid_jax.data import datasets, pipeline, samplers
+from vireid_jax.data import datasets, pipeline, samplers, transforms
 from tests.conftest import data_config
 
 
@@ -20,6 +20,52 @@ def test_train_batch_matches_sampler(sysu):
   records = samplers.pk_batch(index, 0, p=4, k=2, seed=5)
   for key in pipeline.META:
     np.testing.assert_array_equal(batch[key], cols["train"][key][records])
+
+
+CAJ_VIEWS = ("visible", "visible+channel_exchange", "infrared+adaptive_gray")
+
+
+def recomputed(src, cfg, seed, batch, view, modality, i, records):
+  """Item i of view `view` of a batch, computed from the transforms directly (not the pipeline)."""
+  record = int(records[modality, i])
+  rng = np.random.default_rng([seed, batch, view * records.shape[1] + i])
+  row = src[record]
+  image = transforms.train_transform(transforms.decode(row["image"]), modality, rng, cfg.augment)
+  return image, rng
+
+
+@pytest.mark.parametrize("views", [("visible", "infrared"), CAJ_VIEWS])
+def test_each_view_is_its_modalitys_sampled_image_through_its_chain(sysu, views):
+  """Default views: row m holds modality m's sampled images, uint8, as before views existed; CAJ's:
+  two views of each visible image and the infrared one, normalised, erased and channel-augmented."""
+  cfg, src, cols = sysu
+  cfg = cfg.copy_and_resolve_references()
+  cfg.views = views
+  cfg.augment.channel_erasing_prob = 0.5 if len(views) == 3 else 0.0
+  batch = next(iter(pipeline.train_dataset(src["train"], cols["train"], cfg, num_batches=1, seed=3)))
+  index = samplers.ModalityIndex.from_columns(cols["train"]["label"], cols["train"]["modality"])
+  records = samplers.pk_batch(index, 0, p=4, k=2, seed=3)
+  streams = [0, 0, 1] if len(views) == 3 else [0, 1]
+  assert batch["image"].shape == (len(views), 8, 64, 32, 3)
+  for key in pipeline.META:
+    np.testing.assert_array_equal(batch[key], cols["train"][key][records[streams]])
+  for v, modality in enumerate(streams):
+    for i in range(8):
+      image, rng = recomputed(src["train"], cfg, 3, 0, v, modality, i, records)
+      if len(views) == 2:
+        assert batch["image"].dtype == np.uint8
+        np.testing.assert_array_equal(batch["image"][v, i], image)
+        continue
+      assert batch["image"].dtype == np.float32
+      expected = transforms.channel_erase(transforms.normalize(image), rng, prob=0.5)
+      if v == 1:
+        expected = transforms.channel_exchange(expected, rng)
+      if v == 2:
+        expected = transforms.adaptive_gray(expected, rng, prob=0.5)
+      np.testing.assert_array_equal(batch["image"][v, i], expected)
+  if len(views) == 3:  # the exchanged view has one channel in all three; the first view keeps its colours
+    assert (batch["image"][1] == batch["image"][1][..., :1]).all()
+    assert not (batch["image"][0] == batch["image"][0][..., :1]).all()
 
 
 def test_tuple_batches(sysu, data_dir):

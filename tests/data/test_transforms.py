@@ -110,3 +110,97 @@ def test_resize_filters_are_pil_s():
         transforms.resize(x, 64, 32, name), np.asarray(Image.fromarray(x).resize((32, 64), pil))
     )
   assert not np.array_equal(transforms.resize(x, 64, 32, "lanczos"), transforms.resize(x, 64, 32))
+
+
+class Scripted:
+  """A stand-in for np.random.Generator that returns the given draws in order, recording the
+  bounds each draw was asked for (a hand-worked example fixes every random choice)."""
+
+  def __init__(self, *draws):
+    self.draws, self.asked = list(draws), []
+
+  def uniform(self, low=0.0, high=1.0):
+    self.asked.append(("uniform", low, high))
+    return self.draws.pop(0)
+
+  def integers(self, low, high=None):
+    self.asked.append(("integers", low, high))
+    return self.draws.pop(0)
+
+
+def normalised(h=10, w=8):
+  """A float image whose three channels differ everywhere (0.x, 1.x, 2.x)."""
+  base = np.arange(h * w, dtype=np.float32).reshape(h, w) / (h * w)
+  return np.stack([base, base + 1, base + 2], -1)
+
+
+def test_channel_erase_hand_worked():
+  x = normalised()
+  # applied (0.3 <= 0.5); area 0.2 x 80 = 16 px at aspect 1 -> 4 x 4; top 2, left 3
+  rng = Scripted(0.3, 0.2, 1.0, 2, 3)
+  out = transforms.channel_erase(x, rng, prob=0.5)
+  expected = x.copy()
+  expected[2:6, 3:7] = [0.4914, 0.4822, 0.4465]
+  np.testing.assert_array_equal(out, expected)
+  # CAJ's bounds: area in [0.02, 0.4], aspect in [0.3, 1/0.3], top in 0..10-4, left in 0..8-4
+  assert rng.asked == [("uniform", 0.0, 1.0), ("uniform", 0.02, 0.4), ("uniform", 0.3, 1 / 0.3),
+                       ("integers", 0, 7), ("integers", 0, 5)]  # fmt: skip
+  # not applied (0.7 > 0.5): unchanged, nothing else drawn
+  assert transforms.channel_erase(x, Scripted(0.7), prob=0.5) is x
+  # a first draw that does not fit (area 0.4 x 80 = 32 px at aspect 3.3: h = round(sqrt(105.6)) = 10, not
+  # < 10), then one that does (area 0.0125 x 80 = 1 px at aspect 1), at top 9, left 7
+  out = transforms.channel_erase(x, Scripted(0.0, 0.4, 3.3, 0.0125, 1.0, 9, 7), prob=0.5)
+  expected = x.copy()
+  expected[9, 7] = [0.4914, 0.4822, 0.4465]
+  np.testing.assert_array_equal(out, expected)
+
+
+def test_channel_exchange_hand_worked_and_its_probabilities():
+  x = normalised()
+  rng = Scripted(1)
+  np.testing.assert_array_equal(transforms.channel_exchange(x, rng), np.repeat(x[..., 1:2], 3, -1))
+  assert rng.asked == [("integers", 3, None)]  # one of channels 0, 1, 2
+  rng = np.random.default_rng(0)
+  counts = np.zeros(3)
+  for _ in range(3000):
+    out = transforms.channel_exchange(x, rng)
+    counts[int(out[0, 0, 0])] += 1  # channel c holds c + something in [0, 1)
+    assert (out == out[..., :1]).all()
+  assert np.abs(counts / 3000 - 1 / 3).max() < 4 * np.sqrt(2 / 9 / 3000)  # four standard deviations
+
+
+def test_adaptive_gray_hand_worked_and_its_probabilities():
+  x = normalised()
+  np.testing.assert_array_equal(transforms.adaptive_gray(x, Scripted(2), prob=0.5), np.repeat(x[..., 2:3], 3, -1))
+  gray = 0.2989 * x[..., 0] + 0.5870 * x[..., 1] + 0.1140 * x[..., 2]
+  np.testing.assert_allclose(
+      transforms.adaptive_gray(x, Scripted(3, 0.5), prob=0.5), np.stack([gray] * 3, -1), rtol=1e-6
+  )
+  assert transforms.adaptive_gray(x, Scripted(3, 0.6), prob=0.5) is x  # 0.6 > 0.5: unchanged
+  rng = np.random.default_rng(1)
+  outcomes = {"0": 0, "1": 0, "2": 0, "gray": 0, "same": 0}
+  n = 4000
+  for _ in range(n):
+    out = transforms.adaptive_gray(x, rng, prob=0.5)
+    if out is x:
+      outcomes["same"] += 1
+    elif np.allclose(out[..., 0], gray):
+      outcomes["gray"] += 1
+    else:
+      outcomes[str(int(out[0, 0, 0]))] += 1
+  expected = {"0": 1 / 4, "1": 1 / 4, "2": 1 / 4, "gray": 1 / 8, "same": 1 / 8}
+  for k, p in expected.items():
+    assert abs(outcomes[k] / n - p) < 4 * np.sqrt(p * (1 - p) / n), (k, outcomes)
+
+
+def test_channel_erase_probability_and_area():
+  x = normalised(64, 32)
+  rng = np.random.default_rng(2)
+  n, erased = 2000, 0
+  for _ in range(n):
+    out = transforms.channel_erase(x, rng, prob=0.5)
+    changed = np.flatnonzero((out != x).any(-1).reshape(-1))
+    if len(changed):
+      erased += 1
+      assert 0.02 * 0.8 <= len(changed) / x[..., 0].size <= 0.4 * 1.2
+  assert abs(erased / n - 0.5) < 4 * np.sqrt(0.25 / n)

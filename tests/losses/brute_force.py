@@ -185,3 +185,16 @@ def distillation(ra, ip, ia, rp, reduction):
     per_tuple = [float(np.sum((np.asarray(a, float) - np.asarray(p, float)) ** 2)) for a, p in zip(a_set, p_set)]
     total += np.mean(per_tuple) / (1 if reduction == "sum" else np.asarray(a_set[0]).size)
   return total
+
+
+def view_kl(student, teacher, temperature):
+  """CAJ train_ext.py KLDivLoss, per sample and class: t = softmax(teacher / T) + 1e-7,
+  T^2 * sum t (log t - log_softmax(student / T)), summed over samples, divided by their number."""
+  total = 0.0
+  for s_row, t_row in zip(np.asarray(student, float), np.asarray(teacher, float)):
+    s_exp = [math.exp(v / temperature) for v in s_row]
+    t_exp = [math.exp(v / temperature) for v in t_row]
+    for c in range(len(s_row)):
+      t = t_exp[c] / sum(t_exp) + 1e-7
+      total += t * (math.log(t) - math.log(s_exp[c] / sum(s_exp)))
+  return temperature**2 * total / len(student)

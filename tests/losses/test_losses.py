@@ -173,6 +173,17 @@ def test_identity_loss():
   )
 
 
+def test_view_kl():
+  rng = np.random.default_rng(4)
+  student, teacher = rng.normal(size=(2, 6, 5)).astype(np.float32) * 3
+  got = jax.jit(losses.view_kl, static_argnums=2)(student, teacher, 3.0)
+  np.testing.assert_allclose(float(got), bf.view_kl(student, teacher, 3.0), rtol=1e-5)
+  np.testing.assert_allclose(float(losses.view_kl(student, teacher, 1.0)), bf.view_kl(student, teacher, 1.0), rtol=1e-5)
+  assert float(losses.view_kl(teacher, teacher)) == pytest.approx(0.0, abs=1e-5)  # the same predictions
+  assert not jnp.any(jax.grad(losses.view_kl, argnums=1)(student, teacher))  # the teacher is held fixed
+  assert jnp.abs(jax.grad(losses.view_kl)(student, teacher)).sum() > 0
+
+
 def test_modality_mutual_learning():
   rng = np.random.default_rng(1)
   zv, zr = rng.normal(size=(7, 5)).astype(np.float32), rng.normal(size=(7, 5)).astype(np.float32)

@@ -1,4 +1,4 @@
-"""The authors' trained models load (`model.init_from`): every tensor of an AGW or HcTri checkpoint
+"""The authors' trained models load (`model.init_from`): every tensor of an AGW, CAJ or HcTri checkpoint
 lands where their code uses it, checked by an independent NumPy forward of their architecture on
 state dicts of the documented names and shapes with random values (tiny widths; the full-size
 layouts are checked by name and shape)."""
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from configs import agw, hctri
+from configs import agw, caj, hctri
 from tests.models import reference
 from tests.runs import forward
 from vireid_jax import errors, inference, train
@@ -49,12 +49,18 @@ def test_the_generated_layouts_are_the_authors():
 
 
 @pytest.mark.parametrize(
-    "arg,names", [("reference", reference.agw_names()), ("regdb,reference", reference.agw_names(classes=206))]
+    "config,arg,names",
+    [
+        (agw, "reference", reference.agw_names()),
+        (agw, "regdb,reference", reference.agw_names(classes=206)),
+        (caj, None, reference.agw_names()),  # CAJ's released SYSU-MM01 model: ICCV21_CAJ/model.py is AGW's
+        (caj, "regdb", reference.agw_names(classes=206)),
+    ],
 )
-def test_full_size_agw_checkpoints_fit_agw_reference(arg, names):
+def test_full_size_agw_checkpoints_fit_agw_reference_and_caj(config, arg, names):
   names = {**names, **{k.replace("running_var", "num_batches_tracked"): () for k in names if k.endswith("running_var")}}
   state = {k: np.zeros(s, np.float32) for k, s in names.items()}
-  model = nnx.eval_shape(lambda: build_model(agw.get_config(arg).model, convert.num_classes(state)))
+  model = nnx.eval_shape(lambda: build_model(config.get_config(arg).model, convert.num_classes(state)))
   convert.check_two_stream(model, state)  # every tensor has its place, nothing unexpected
 
 
@@ -64,8 +70,9 @@ def test_full_size_hctri_checkpoints_fit_hctri_reference():
   convert.check_two_stream(model, state)
 
 
-def test_agw_checkpoint_forward_matches_numpy(tmp_path):
-  cfg = agw.get_config("reference,test").model  # width 8, one block per stage, non-local after (2, 0), (3, 0)
+@pytest.mark.parametrize("config,arg", [(agw, "reference,test"), (caj, "test")])
+def test_agw_and_caj_checkpoint_forward_matches_numpy(tmp_path, config, arg):
+  cfg = config.get_config(arg).model  # width 8, one block per stage, non-local after (2, 0), (3, 0)
   state = random_checkpoint(reference.agw_names(cfg.width, cfg.blocks, cfg.non_local, 1, CLASSES))
   model = loaded(cfg, state, tmp_path)
   x = images()

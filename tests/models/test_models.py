@@ -12,6 +12,7 @@ from tests.models import reference
 from tests.runs import forward
 from tests.test_objective import EVERY_HEAD
 from vireid_jax import errors
+from vireid_jax.data import transforms
 from vireid_jax.models import build_model, convert, edges, heads
 from vireid_jax.models.attention import NonLocal, PositionAttention
 
@@ -199,6 +200,28 @@ def test_outputs_are_in_merged_order():
   np.testing.assert_array_equal(np.asarray(out["modality"]), [0, 1, 0, 1, 0, 1])
   alone = forward(model, x[1], 1)["bn"]
   np.testing.assert_allclose(np.asarray(out["bn"][1::2]), np.asarray(alone), rtol=1e-5, atol=1e-5)
+
+
+def test_views_go_through_their_streams_in_merged_order():
+  """CAJ's three views (visible, visible, infrared): in training the visible stem's BatchNorm sees
+  both visible views as one batch; row i*3 + v is item i of view v, as the view alone through its
+  stream (inference); images the pipeline normalised give what uint8 images give."""
+  model = build_model(tiny(), 10)
+  x = images((3, 2, 64, 32, 3))
+  model.train()
+  out = forward(model, x, (0, 0, 1))
+  np.testing.assert_array_equal(np.asarray(out["modality"]), [0, 0, 1, 0, 0, 1])
+  both = transforms.normalize(x[:2].reshape((4,) + x.shape[2:]))
+  stem = nnx.jit(lambda m, y: m(y))(model.specific[0][0], both)  # training mode: batch statistics
+  np.testing.assert_allclose(np.asarray(out["stage0"][0::3]), np.asarray(stem[:2]), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(np.asarray(out["stage0"][1::3]), np.asarray(stem[2:]), rtol=1e-5, atol=1e-5)
+  model.eval()
+  out = forward(model, x, (0, 0, 1))
+  for v, modality in enumerate((0, 0, 1)):
+    alone = forward(model, x[v], modality)["bn"]
+    np.testing.assert_allclose(np.asarray(out["bn"][v::3]), np.asarray(alone), rtol=1e-5, atol=1e-5)
+  normalised = forward(model, transforms.normalize(x), (0, 0, 1))["bn"]
+  np.testing.assert_allclose(np.asarray(normalised), np.asarray(out["bn"]), rtol=1e-5, atol=1e-5)
 
 
 def test_gem_and_strips_against_numpy():

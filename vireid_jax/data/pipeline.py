@@ -2,12 +2,13 @@
 
 A training batch is one Grain element built from its batch number (see `samplers`), so any
 number of worker processes keeps batches whole and the iterator state is a position in a range.
-Arrays in a training batch have a leading modality axis: `image` uint8 [2, n, H, W, 3] and
-`label`, `identity`, `camera`, `modality` int32 [2, n] (row 0 visible, row 1 infrared; for the
-tuple sampler n = 3N ordered (tuple, role)); images are normalised on the device
-(`transforms.normalize`). On several hosts each host loads its own slice of
-the n axis; augmentation is seeded by the global position, so the global batch does not depend
-on the number of hosts.
+Arrays in a training batch have a leading view axis (`data.views`, see `views`): `image`
+[V, n, H, W, 3] and `label`, `identity`, `camera`, `modality` int32 [V, n]; by default V = 2, row
+0 visible and row 1 infrared (for the tuple sampler n = 3N ordered (tuple, role)). Images are
+uint8, normalised on the device (`transforms.normalize`), unless the views' augmentations act on
+normalised images (then float32, normalised here). On several hosts each host loads its own slice
+of the n axis; augmentation is seeded by the global position (view, item), so the global batch
+does not depend on the number of hosts.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import grain
 import numpy as np
 
 from vireid_jax import errors
-from vireid_jax.data import samplers, transforms
+from vireid_jax.data import samplers, transforms, views
 
 Sampler = Callable[..., np.ndarray]
 META = ("label", "identity", "camera", "modality")
@@ -50,7 +51,7 @@ def check(cfg: Any) -> list[str]:
     problems.append(f"data.workers: expected 0 (load in this process) or more, got {cfg.workers!r}.")
   if cfg.epoch_length not in EPOCH_LENGTHS:
     problems.append(f"data.epoch_length: expected one of {EPOCH_LENGTHS}, got {cfg.epoch_length!r}.")
-  return problems
+  return problems + views.check(cfg)
 
 
 def check_fits(index: samplers.ModalityIndex, cfg: Any) -> None:
@@ -85,25 +86,33 @@ def _read(source: Any, records: np.ndarray) -> list[dict[str, Any]]:
 
 
 def load_train_batch(
-    batch: int, *, source: Any, index: samplers.ModalityIndex, sampler: Sampler, seed: int, augment: Any, host: slice
+    batch: int,
+    *,
+    source: Any,
+    index: samplers.ModalityIndex,
+    sampler: Sampler,
+    seed: int,
+    cfg: Any,
+    host: slice,
 ) -> dict[str, np.ndarray]:
-  """Samples, reads, decodes and augments training batch number `batch` (this host's slice)."""
+  """Samples, reads, decodes and augments training batch number `batch` (this host's slice):
+  each of `cfg.views` from its modality's sampled records."""
   records = sampler(index, batch, seed=seed)
   n = records.shape[1]
-  positions = (np.arange(2)[:, None] * n + np.arange(n)[None, :])[:, host]
-  rows = _read(source, records[:, host])
-  images = [
-      transforms.train_transform(
-          transforms.decode(r["image"], r["path"]),
-          int(r["modality"]),
-          np.random.default_rng([seed, batch, int(pos)]),
-          augment,
-      )
-      for r, pos in zip(rows, positions.reshape(-1))
-  ]
-  shape = positions.shape
+  items = np.arange(n)[host]
+  rows = [_read(source, records[m, host]) for m in (samplers.VISIBLE, samplers.INFRARED)]
+  normalize = views.normalized(cfg)
+  images, meta = [], []
+  for v, view in enumerate(cfg.views):
+    modality, ops = views.parse(view)
+    for r, i in zip(rows[modality], items):
+      rng = np.random.default_rng([seed, batch, v * n + int(i)])
+      image = transforms.train_transform(transforms.decode(r["image"], r["path"]), modality, rng, cfg.augment)
+      images.append(views.augment(image, ops, rng, cfg.augment, normalize))
+    meta += rows[modality]
+  shape = (len(cfg.views), len(items))
   out = {"image": np.stack(images).reshape(shape + images[0].shape)}
-  out.update({k: np.asarray([r[k] for r in rows], np.int32).reshape(shape) for k in META})
+  out.update({k: np.asarray([r[k] for r in meta], np.int32).reshape(shape) for k in META})
   return out
 
 
@@ -119,8 +128,8 @@ def train_dataset(
 ) -> grain.IterDataset:
   """Batches 0..num_batches-1 of the configured sampler over a training split.
 
-  `cfg` is the `data` config: `sampler`, `p`/`k` or `tuples`, `workers`, and `augment`
-  (`height`, `width`, `pad`, `flip`, `channel_aug_prob`, `erasing_*`).
+  `cfg` is the `data` config: `sampler`, `p`/`k` or `tuples`, `views`, `workers`, and `augment`
+  (`height`, `width`, `pad`, `flip`, `channel_aug_prob`, `erasing_*`, and the views' fields).
   """
   sampler, n = make_sampler(cfg)
   index = samplers.ModalityIndex.from_columns(columns["label"], columns["modality"])
@@ -130,7 +139,7 @@ def train_dataset(
       index=index,
       sampler=sampler,
       seed=seed,
-      augment=cfg.augment,
+      cfg=cfg,
       host=_host_slice(n, process_index, process_count),
   )
   return _with_workers(grain.MapDataset.range(num_batches).map(load).to_iter_dataset(), cfg.workers)

@@ -1,13 +1,18 @@
 """Per-example image transforms in NumPy (uint8 HWC in and out), seeded by the caller.
 
 The training chain follows the AGW code family: resize, zero-pad + random crop, horizontal flip,
-random erasing; visible images may first get channel augmentation (Ye et al., "Channel
-Augmented Joint Learning", ICCV 2021): one channel copied to all three, or grayscale.
+random erasing; visible images may first get channel augmentation (`channel_augment`: one
+channel copied to all three, or grayscale, equally likely).
 
 Images stay uint8 through the input pipeline (4x less to move between worker processes and to
 the devices); `normalize` (ImageNet mean and std) runs on the device as the model's first op.
 Random erasing therefore fills with the ImageNet mean colour, which normalises to ~0, the fill
 the reference code writes after normalisation.
+
+CAJ's channel augmentations (Ye, Ruan, Du, Shou, ICCV 2021; the released code, mangye16/
+Cross-Modal-Re-ID-baseline `ICCV21_CAJ/`) act on the normalised float image, after ToTensor and
+Normalize: `channel_erase`, `channel_exchange`, `adaptive_gray` take and return float32
+[H, W, 3] in normalised units (`vireid_jax.data.views` applies them).
 """
 
 from __future__ import annotations
@@ -91,6 +96,60 @@ def random_erase(
       image[top : top + eh, left : left + ew] = MEAN_COLOUR
       return image
   return image
+
+
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)  # CAJ's erasing fill, written into the normalised image
+CAJ_GRAY = np.array([0.2989, 0.5870, 0.1140], np.float32)  # ChannelAdapGray's weights
+
+
+def _channel_copied(image: np.ndarray, channel: int) -> np.ndarray:
+  return np.repeat(image[..., channel : channel + 1], 3, axis=-1)
+
+
+def channel_erase(
+    image: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    prob: float,
+    area: tuple[float, float] = (0.02, 0.4),
+    min_aspect: float = 0.3,
+    fill: tuple[float, float, float] = CIFAR_MEAN,
+    attempts: int = 100,
+) -> np.ndarray:
+  """CAJ's `ChannelRandomErasing` on a normalised image: with probability `prob`, one rectangle
+  of area uniform in `area` x H W and aspect (h / w) uniform in [min_aspect, 1 / min_aspect] set to
+  `fill` (per channel, in normalised units); up to `attempts` draws for one that fits inside."""
+  if rng.uniform() > prob:
+    return image
+  h, w = image.shape[:2]
+  for _ in range(attempts):
+    target = rng.uniform(*area) * h * w
+    ratio = rng.uniform(min_aspect, 1.0 / min_aspect)
+    eh, ew = int(round(math.sqrt(target * ratio))), int(round(math.sqrt(target / ratio)))
+    if ew < w and eh < h:
+      top, left = rng.integers(0, h - eh + 1), rng.integers(0, w - ew + 1)
+      image = image.copy()
+      image[top : top + eh, left : left + ew] = np.asarray(fill, image.dtype)
+      return image
+  return image
+
+
+def channel_exchange(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+  """CAJ's `ChannelExchange(gray=2)` (the exchanged view): channel 0, 1 or 2 of the normalised
+  image copied to all three, each with probability 1/3."""
+  return _channel_copied(image, int(rng.integers(3)))
+
+
+def adaptive_gray(image: np.ndarray, rng: np.random.Generator, *, prob: float) -> np.ndarray:
+  """CAJ's `ChannelAdapGray`: channel 0, 1 or 2 copied to all three (1/4 each); otherwise, with
+  probability `prob`, the weighted sum 0.2989 c0 + 0.5870 c1 + 0.1140 c2 of the normalised
+  channels in all three (1/4 prob), else the image unchanged."""
+  choice = int(rng.integers(4))
+  if choice < 3:
+    return _channel_copied(image, choice)
+  if rng.uniform() > prob:
+    return image
+  return np.repeat((image @ CAJ_GRAY)[..., None], 3, axis=-1).astype(image.dtype)
 
 
 def train_transform(image: np.ndarray, modality: int, rng: np.random.Generator, cfg: Any) -> np.ndarray:

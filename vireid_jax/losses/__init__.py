@@ -1,4 +1,4 @@
-"""Every loss of the five methods as a pure, jittable function returning a float32 scalar."""
+"""Every loss of the methods as a pure, jittable function returning a float32 scalar."""
 
 from vireid_jax.losses.angular import angular_compactness, cross_modality_distillation, enumerate_angular_triplet
 from vireid_jax.losses.center import (
@@ -7,7 +7,7 @@ from vireid_jax.losses.center import (
     cross_modality_contrastive_center,
     cross_modality_dual_constraint,
 )
-from vireid_jax.losses.identity import identity_loss, modality_mutual_learning
+from vireid_jax.losses.identity import identity_loss, modality_mutual_learning, view_kl
 from vireid_jax.losses.perceptual import perceptual_edge_loss
 from vireid_jax.losses.triplet import (
     adp_triplet,
@@ -32,5 +32,6 @@ __all__ = [
     "identity_loss",
     "modality_mutual_learning",
     "perceptual_edge_loss",
+    "view_kl",
     "weighted_regularized_triplet",
 ]

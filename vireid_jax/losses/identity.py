@@ -1,4 +1,4 @@
-"""Classification losses: identity cross-entropy and DANet's modality mutual learning."""
+"""Classification losses: identity cross-entropy, DANet's modality mutual learning, CAJ's view KL."""
 
 from __future__ import annotations
 
@@ -43,3 +43,18 @@ def modality_mutual_learning(visible_logits: jax.Array, infrared_logits: jax.Arr
   return jnp.sum(is_v * kl_r_v) / jnp.maximum(jnp.sum(is_v), 1.0) + jnp.sum(is_r * kl_v_r) / jnp.maximum(
       jnp.sum(is_r), 1.0
   )
+
+
+def view_kl(student_logits: jax.Array, teacher_logits: jax.Array, temperature: float = 3.0) -> jax.Array:
+  """CAJ's KL term (the released code's `KLDivLoss` in `train_ext.py`, weight `--kl`, 0 by
+  default): the softened teacher distribution t = softmax(teacher / T) + 1e-7, held fixed (no
+  gradient), against the student's log p = log_softmax(student / T):
+
+    T^2 / B * sum_i sum_c t_ic (log t_ic - log p_ic).
+
+  student_logits, teacher_logits [B, N] (row i of each the same item) -> float32 scalar.
+  """
+  student_logits, teacher_logits = f32(student_logits, teacher_logits)
+  target = jax.lax.stop_gradient(jax.nn.softmax(teacher_logits / temperature) + 1e-7)
+  log_p = jax.nn.log_softmax(student_logits / temperature)
+  return temperature**2 * jnp.sum(target * (jnp.log(target) - log_p)) / student_logits.shape[0]

@@ -3,11 +3,13 @@
 The split s0..s5 follows HcTri (Liu et al., IEEE TMM 2021, arXiv 2008.06223, Table I): s0 is one shared
 network, s1 (AGW's default) gives each modality its own stem, s5 two separate networks.
 
-Inputs are uint8 images (normalised here, on the device):
-- training layout `[2, n, H, W, 3]`, row 0 visible and row 1 infrared (the pipeline's batches):
-  each row runs through its own modality's specific stages only, then the rows are merged to
-  `[2n, ...]` ordered (item, modality) by `merge_modalities` (device-local under data sharding)
-  for the shared stages; every output is in that merged order;
+Inputs are uint8 images (normalised here, on the device) or images the input pipeline has
+normalised already (float; see `vireid_jax.data.views`):
+- training layout `[V, n, H, W, 3]` with a static stream per view (`modality`, default (0, 1):
+  row 0 visible, row 1 infrared; the pipeline's batches): the views of each stream run through
+  its modality-specific stages together (one BatchNorm batch per stream), then the views are
+  merged to `[V n, ...]` ordered (item, view) by `merge_modalities` (device-local under data
+  sharding) for the shared stages; every output is in that merged order;
 - one modality `[B, H, W, 3]` with a static `modality` (evaluation).
 """
 
@@ -17,6 +19,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from vireid_jax.data.transforms import normalize
@@ -106,7 +109,7 @@ def check(config: Any) -> list[str]:
 
 
 def merge_modalities(x: jax.Array) -> jax.Array:
-  """[2, n, ...] -> [2n, ...] with row i*2 + m holding item i of modality m."""
+  """[V, n, ...] -> [V n, ...] with row i*V + v holding item i of view v."""
   return jnp.swapaxes(x, 0, 1).reshape((-1,) + x.shape[2:])
 
 
@@ -190,15 +193,35 @@ class TwoStreamReID(nnx.Module):
       x = self.attention[modality](x)
     return x
 
-  def __call__(self, images: jax.Array, modality: int | None = None) -> dict[str, jax.Array]:
-    x = normalize(images, self.dtype)
+  def _views(self, x: jax.Array, views: tuple[int, ...], taps: dict[str, list]) -> jax.Array:
+    """[V, n, ...] -> [V n, ...] merged: each stream's views through its specific stages at once."""
+    n, outs, stream_taps = x.shape[1], [None] * len(views), {k: [None] * len(views) for k in taps}
+    for m in (0, 1):
+      chosen = [v for v, stream in enumerate(views) if stream == m]
+      if not chosen:
+        continue
+      own: dict[str, list] = {k: [] for k in taps}
+      y = self._specific(x[np.asarray(chosen)].reshape((-1,) + x.shape[2:]), m, own)
+      for j, v in enumerate(chosen):
+        outs[v] = y[j * n : (j + 1) * n]
+        for k, tapped in own.items():
+          if tapped:
+            stream_taps[k][v] = tapped[0][j * n : (j + 1) * n]
+    for k, tapped in stream_taps.items():
+      if tapped[0] is not None:
+        taps[k].append(merge_modalities(jnp.stack(tapped)))
+    return merge_modalities(jnp.stack(outs))
+
+  def __call__(self, images: jax.Array, modality: int | tuple[int, ...] | None = None) -> dict[str, jax.Array]:
+    floating = jnp.issubdtype(images.dtype, jnp.floating)
+    x = images.astype(self.dtype) if floating else normalize(images, self.dtype)
     taps: dict[str, list] = {"stage0": [], "stage1": []}
     if x.ndim == 5:
-      if x.shape[0] != 2:
-        raise ValueError(f"training images must be [2, n, H, W, 3] (visible, infrared); got {x.shape}.")
-      x = merge_modalities(jnp.stack([self._specific(x[m], m, taps) for m in (0, 1)]))
-      taps = {k: [merge_modalities(jnp.stack(v))] if v else [] for k, v in taps.items()}
-      modalities = jnp.tile(jnp.arange(2, dtype=jnp.int32), images.shape[1])
+      views = (0, 1) if modality is None else tuple(modality)
+      if len(views) != x.shape[0] or not set(views) <= {0, 1}:
+        raise ValueError(f"training images [V, n, H, W, 3] need one stream (0 or 1) per view; got {x.shape}, {views}.")
+      x = self._views(x, views, taps)
+      modalities = jnp.tile(jnp.asarray(views, jnp.int32), images.shape[1])
     else:
       if modality not in (0, 1):
         raise ValueError(f"a single-modality batch needs modality 0 or 1, got {modality!r}.")
