@@ -29,6 +29,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 import configs
 from vireid_jax import sharding, train
+from vireid_jax.data import views
 
 _TOPOLOGY = flags.DEFINE_string("topology", "v5e:2x2", "A TPU topology, e.g. v2:2x2 (Colab), v5e:2x2, v4:2x2x1.")
 _METHODS = flags.DEFINE_list("methods", configs.methods(), "Methods to compile.")
@@ -61,10 +62,12 @@ def compile_step(cfg, mesh):
   per_modality = cfg.data.p * cfg.data.k if cfg.data.sampler == "pk" else 3 * cfg.data.tuples
   height, width = cfg.data.augment.height, cfg.data.augment.width
   batch_sharding = sharding.batch_sharding(mesh)
+  v = len(cfg.data.views)
+  dtype = jnp.float32 if views.normalized(cfg.data) else jnp.uint8
   batch = {
-      "image": jax.ShapeDtypeStruct((2, per_modality, height, width, 3), jnp.uint8, sharding=batch_sharding),
-      "label": jax.ShapeDtypeStruct((2, per_modality), jnp.int32, sharding=batch_sharding),
-      "modality": jax.ShapeDtypeStruct((2, per_modality), jnp.int32, sharding=batch_sharding),
+      "image": jax.ShapeDtypeStruct((v, per_modality, height, width, 3), dtype, sharding=batch_sharding),
+      "label": jax.ShapeDtypeStruct((v, per_modality), jnp.int32, sharding=batch_sharding),
+      "modality": jax.ShapeDtypeStruct((v, per_modality), jnp.int32, sharding=batch_sharding),
   }
   step = jax.jit(functools.partial(train.train_step, program), donate_argnums=0)
   compiled_step = step.lower(state, batch).compile()
@@ -73,7 +76,7 @@ def compile_step(cfg, mesh):
   )
   embed = jax.jit(lambda params, rest, x: nnx.merge(program.eval_graph, params, rest, copy=True).embed(x, 0))
   compiled_embed = embed.lower(state.params, state.rest, images).compile()
-  return compiled_step, compiled_embed, 2 * per_modality
+  return compiled_step, compiled_embed, v * per_modality
 
 
 def memory(compiled) -> dict[str, int]:

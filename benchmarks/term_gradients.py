@@ -55,8 +55,8 @@ def term_gradients(program: train.Program, state: train.TrainState, batch) -> di
     settings = program.loss.terms[name]
 
     def loss(params, name=name, settings=settings):
-      outputs = nnx.merge(program.train_graph, params, state.rest, copy=True)(batch["image"])
-      inputs = objective.Inputs(outputs, labels, modality, images, frozen.get(name))
+      outputs = nnx.merge(program.train_graph, params, state.rest, copy=True)(batch["image"], program.views)
+      inputs = objective.Inputs(outputs, labels, modality, images, frozen.get(name), program.views)
       return settings.weight * objective.TERMS[name].fn(inputs, settings)
 
     value, grads = jax.value_and_grad(loss)(state.params)

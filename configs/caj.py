@@ -146,6 +146,21 @@ SYNTHETIC = (
         "–",
         note="our choice: CAJ's own views replace the CPU sizes' channel augmentation",
     ),
+    Row(
+        ":synthetic: channel-level erasing",
+        "data.augment.channel_erasing_prob",
+        0.0,
+        "–",
+        note="our choice: off, as every method's erasing at 96x48 (configs/common.py)",
+    ),
+    Row(
+        ":synthetic: triplet form",
+        "loss.terms.adp_triplet.square",
+        False,
+        "–",
+        note="our choice: from random weights every anchor starts with equal positive and negative distances, "
+        "where the squared difference has no gradient; the soft-margin form learns there",
+    ),
 )
 
 

@@ -7,6 +7,7 @@ import pathlib
 import socket
 import subprocess
 import sys
+import tempfile
 
 import orbax.checkpoint as ocp
 from flax import nnx
@@ -20,6 +21,31 @@ def forward(model, images, modality=None):
   """`model(images[, modality])` as one compiled program (BatchNorm statistics updated in place
   in training mode): op by op, a first call compiles every primitive on its own, ten times slower."""
   return nnx.jit(lambda m, x: m(x) if modality is None else m(x, modality))(model, images)
+
+
+def run_modules(jobs, parallel=4, timeout=900):
+  """Runs each (module, args, cwd) job as `python -m module *args` in `cwd`, `parallel` at a time,
+  as forks of one process that imported the library's dependencies once (`tests.fork_runner`);
+  returns a `subprocess.CompletedProcess` per job, in order (text stdout and stderr)."""
+  with tempfile.TemporaryDirectory() as tmp:
+    specs = [
+        dict(module=m, args=list(a), cwd=str(c), out=os.path.join(tmp, str(i))) for i, (m, a, c) in enumerate(jobs)
+    ]
+    with open(os.path.join(tmp, "jobs.json"), "w") as f:
+      json.dump(specs, f)
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    cmd = [sys.executable, "-m", "tests.fork_runner", os.path.join(tmp, "jobs.json"), str(parallel)]
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, timeout=timeout)
+    read = lambda spec, what: pathlib.Path(f"{spec['out']}.{what}").read_text()
+    return [
+        subprocess.CompletedProcess(
+            [sys.executable, "-m", s["module"], *s["args"]],
+            int(read(s, "status")),
+            read(s, "stdout"),
+            read(s, "stderr"),
+        )
+        for s in specs
+    ]
 
 
 def free_port():

@@ -6,7 +6,6 @@ The command-line cases run as real processes (four at a time); library-level cas
 trees, damaged checkpoints) call the library.
 """
 
-import concurrent.futures
 import hashlib
 import json
 import logging
@@ -25,6 +24,7 @@ from configs import common
 from data_builders.llcm.llcm_dataset_builder import Llcm
 from data_builders.regdb.regdb_dataset_builder import Regdb
 from data_builders.sysu_mm01.sysu_mm01_dataset_builder import SysuMm01
+from tests import runs
 from tests.models import reference
 from vireid_jax import checkpointing, errors, inference, train
 from vireid_jax.data import datasets
@@ -378,29 +378,18 @@ def files(hctri_run, data_dir, tmp_path_factory):
   )
 
 
-def run_cli(module, args, cwd):
-  env = {**os.environ, "PYTHONPATH": ROOT}
-  return subprocess.run(
-      [sys.executable, "-m", f"vireid_jax.{module}", *args],
-      cwd=cwd,
-      env=env,
-      capture_output=True,
-      text=True,
-      timeout=600,
-  )
-
-
 @pytest.fixture(scope="module")
 def outcomes(files, hctri_run, tmp_path_factory):
   """Every case's finished process, run four at a time, each in its own empty folder; and the
   digest of the trained run's folder before and after all of them."""
   before = digest(hctri_run[1])
-  with concurrent.futures.ThreadPoolExecutor(4) as pool:
-    futures = {}
-    for name, (module, args, _, _) in CASES.items():
-      cwd = str(tmp_path_factory.mktemp("cwd"))
-      futures[name] = (cwd, pool.submit(run_cli, module, [a.format(cwd=cwd, **files) for a in args], cwd))
-  return {name: (cwd, future.result()) for name, (cwd, future) in futures.items()}, before, digest(hctri_run[1])
+  folders = {name: str(tmp_path_factory.mktemp("cwd")) for name in CASES}
+  jobs = [
+      (f"vireid_jax.{module}", [a.format(cwd=folders[name], **files) for a in args], folders[name])
+      for name, (module, args, _, _) in CASES.items()
+  ]
+  done = runs.run_modules(jobs, parallel=4)
+  return {name: (folders[name], proc) for name, proc in zip(CASES, done)}, before, digest(hctri_run[1])
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -33,6 +33,9 @@ def test_readme_loss_example(capsys):
   assert namespace["grads"].shape == f.shape and np.isfinite(np.asarray(namespace["grads"])).all()
 
 
+PIPES = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 def test_readme_new_method_example_in_a_folder_of_its_own(data_dir, tmp_path):
   """The "Adding a method" section as a user follows it: its three files, written from its code
   blocks into an empty folder outside the repository, and its commands run there, each in a fresh
@@ -64,14 +67,21 @@ def test_readme_new_method_example_in_a_folder_of_its_own(data_dir, tmp_path):
   (home / ".cache" / "vireid_jax" / "jax").symlink_to(jax.config.jax_compilation_cache_dir)
   env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_COMPILATION_CACHE", "JAX_PERSISTENT_CACHE"))}
   env["HOME"] = str(home)
-  for command in commands:
-    assert command.startswith("python -m "), command
-    done = subprocess.run(
-        [sys.executable, *command.split()[1:]], cwd=folder, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
-    if "vireid_jax.main" in command:
-      assert "all_single" in done.stdout, done.stdout
+  # Two waves of processes side by side: what needs no trained run (the user's test, training),
+  # then what reads the run (evaluation, search, export).
+  assert all(command.startswith("python -m ") for command in commands), commands
+  reads_run = ["--mode=eval" in c or "--checkpoint=" in c for c in commands]
+  for wave in (False, True):
+    procs = [
+        (c, subprocess.Popen([sys.executable, *c.split()[1:]], cwd=folder, env=env, **PIPES))
+        for c, reads in zip(commands, reads_run)
+        if reads == wave
+    ]
+    for command, proc in procs:
+      stdout, stderr = proc.communicate(timeout=600)
+      assert proc.returncode == 0, f"{command}\n{stdout[-2000:]}\n{stderr[-4000:]}"
+      if "vireid_jax.main" in command:
+        assert "all_single" in stdout, stdout
   run = json.loads((folder / "runs" / "mine" / "config.json").read_text())
   assert run["imports"] == [str(folder / "mine.py")] and run["model"]["heads"]["scale"]["init"] == 2.0
   assert (folder / "search_night.png").stat().st_size > 10_000

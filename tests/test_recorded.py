@@ -75,7 +75,15 @@ def test_the_readme_spread_and_the_unclear_methods_are_the_record():
   spread = {m: r["trained_max"] - r["trained_min"] for m, r in RECORD.items()}
   others = {m: v for m, v in spread.items() if m != test_learning.DEMO}
   low, high = min(others, key=others.get), max(others, key=others.get)
-  names = {"agw": "AGW", "eat": "EAT", "mso": "MSO", "hctri": "HcTri", "danet": "DANet", "cmdc": "DPAN + CMDC"}
+  names = {
+      "agw": "AGW",
+      "caj": "CAJ",
+      "eat": "EAT",
+      "mso": "MSO",
+      "hctri": "HcTri",
+      "danet": "DANet",
+      "cmdc": "DPAN + CMDC",
+  }
   assert f"moves by {others[low]:.1f} ({names[low]}) to {others[high]:.1f} points ({names[high]})" in text
   assert f"keep the demo to {spread[test_learning.DEMO]:.1f}" in text
   unclear = sorted(test_learning.NOT_YET_CLEAR)

@@ -187,7 +187,7 @@ def test_tiny_forward_backward_and_batch_norm_modes():
   model.eval()
   forward(model, x)
   np.testing.assert_array_equal(np.asarray(stem_bn.mean[...]), after_train)  # frozen in inference
-  emb = model.embed(x[1], 1)
+  emb = nnx.jit(lambda m, y: m.embed(y, 1))(model, x[1])
   assert emb.shape == (3, model.heads["bnneck"].bn.scale.shape[0]) and emb.dtype == jnp.float32
 
 
