@@ -21,8 +21,9 @@ demo: $(STAMP)
 	$(BIN)/python -m vireid_jax.main --config=configs/agw.py:synthetic --workdir=workdir/agw \
 	    --config.data.data_dir=workdir/data
 
+# Two worker processes: most of the suite's time is compiling, which runs on one core.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 clean:
 	rm -rf $(VENV) workdir

@@ -143,6 +143,7 @@ def test_the_first_signal_asks_to_stop_and_a_second_stops_at_once(signum):
   assert preemption.Preempted(signum, 7).exit_status == 128 + signum
 
 
+@pytest.mark.xdist_group("two_processes")  # the fixture's processes run once, for both of its tests
 def test_on_two_processes_a_notice_to_one_stops_both_after_the_same_step(two_processes):
   """jax.distributed on localhost, SIGTERM to process 1 only: both save and stop after one agreed step."""
   out = two_processes.outputs

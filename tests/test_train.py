@@ -121,6 +121,7 @@ def test_paper_config_requires_imagenet_weights(data_dir, tmp_path):
     train.train_and_evaluate(cfg, str(tmp_path))
 
 
+@pytest.mark.xdist_group("two_processes")  # the fixture's processes run once, for both of its tests
 def test_sharded_gradients_and_batch_statistics_match_one_device(data_dir, tmp_path, two_processes):
   """One batch's gradients and updated BatchNorm statistics, as the loop computes them, on 8
   devices (batch sharded; parameters replicated, or FSDP-sharded) and on 2 processes of 1 device
