@@ -73,8 +73,7 @@ def test_the_inference_path_compiles_once_per_process(run, tmp_path, caplog):
   with caplog.at_level(logging.INFO):
     inference.evaluate_checkpoint(cfg, str(tmp_path / "a"), checkpoint)
   first = inference.compilations()
-  for again in ("b", "c"):
-    inference.evaluate_checkpoint(cfg, str(tmp_path / again), checkpoint)
+  inference.evaluate_checkpoint(cfg, str(tmp_path / "b"), checkpoint)
   assert inference.compilations() == first
   lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("features of the test split, infrared")]
   infrared = int((datasets.columns(datasets.sources(cfg.data)["test"])["modality"] == 1).sum())
