@@ -55,7 +55,7 @@ def measure(method: str, seed: int, data_dir: str) -> dict:
   program, state = train.create(cfg, data.num_classes, data.steps_per_epoch)
   untrained = inference.features(cfg, train.inference_model(program, state), data.sources["test"], data.test_cols)
   noise = np.random.default_rng(seed).normal(size=untrained.shape).astype(np.float32)
-  all_search = lambda results: round(results["modes"]["all_single"]["mean"][f"mAP{evaluate.suffix(cfg.eval)}"], 2)
+  all_search = lambda results: round(results["modes"]["all_single"]["mean"][evaluate.reported(cfg.eval, "mAP")], 2)
   return dict(
       seed=seed,
       trained=all_search(trained),

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import ml_collections
 
 from vireid_jax import imports as vireid_jax_imports
-from vireid_jax import compilation_cache, evaluate, models, objective
+from vireid_jax import compilation_cache, models, objective
 from vireid_jax.evaluation import protocols
 
 
@@ -162,7 +162,7 @@ def train_config(**overrides) -> ml_collections.ConfigDict:
           checkpoint_minutes=0.0,  # also save when this much wall-clock time has passed (0: off); our choice
           keep_checkpoints=2,
           keep_best=1,
-          best_metric="eval/all_single/mAP",
+          best_metric="eval/all_single/mAP",  # named without the eval options' suffix (_l2, _flip, ...)
           fsdp=False,
           compilation_cache=compilation_cache.DEFAULT,  # JAX's persistent cache for the commands ("": off)
       )
@@ -331,7 +331,6 @@ def variants(
     _shrink(cfg, chosen["size"])
     if chosen["size"] == "synthetic":
       apply(cfg, synthetic)
-  cfg.train.best_metric += evaluate.suffix(cfg.eval)  # the name the evaluation reports it under
   return cfg
 
 

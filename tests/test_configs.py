@@ -11,7 +11,7 @@ import pytest
 
 import configs
 from configs import common
-from vireid_jax import train
+from vireid_jax import evaluate, train
 
 METHODS = configs.methods()
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
@@ -97,6 +97,16 @@ def test_the_readme_quotes_the_papers_numbers(method):
   for cell, result in zip(cells, expected):
     assert cell == (f"{result.cell()} ({result.table})" if result else "–")
   assert all(re.fullmatch(r"\d+\.\d+", x) for r in expected if r for x in (r.r1, r.mAP, r.mINP) if x)
+
+
+def test_the_best_metric_follows_the_eval_options_a_user_turns_on():
+  """`train.best_metric` names the metric without the options' suffix: turning test-time flip on
+  from the command line keeps the config valid and the best checkpoint chosen by the flipped mAP."""
+  cfg = module("agw").get_config("test")
+  cfg.eval.flip = True
+  train.check(cfg)
+  assert evaluate.reported(cfg.eval, cfg.train.best_metric) == "eval/all_single/mAP_flip"
+  assert evaluate.reported(cfg.eval, cfg.train.best_metric) in evaluate.metric_names(cfg.eval)
 
 
 def test_variants_combine_and_refuse_unknown_arguments():

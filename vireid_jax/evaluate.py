@@ -92,6 +92,12 @@ def suffix(cfg: Any) -> str:
   return "".join(f"_{name}" for name, on in (("l2", cfg.normalize), ("flip", cfg.flip), ("rerank", cfg.rerank)) if on)
 
 
+def reported(cfg: Any, metric: str) -> str:
+  """The name under which the eval config `cfg` reports `metric` (e.g. `eval/all_single/mAP`):
+  with the suffix of its optional steps (`eval/all_single/mAP_l2_flip`)."""
+  return metric + suffix(cfg)
+
+
 def metric_names(cfg: Any) -> list[str]:
   """The scalar names a run reports for the eval config `cfg`, e.g. `eval/all_single/mAP`."""
   modes = (

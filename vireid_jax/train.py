@@ -95,10 +95,11 @@ def _check_combinations(config: Any, eval_valid: bool) -> list[str]:
     )
   if config.train.keep_best and eval_valid:
     names = evaluate.metric_names(config.eval)
-    if config.train.best_metric not in names:
+    if evaluate.reported(config.eval, config.train.best_metric) not in names:
+      plain = [n.removesuffix(evaluate.suffix(config.eval)) for n in names]
       problems.append(
-          f"train.best_metric: expected one of the metrics this eval config reports ({', '.join(names[:6])}, "
-          f"...), got {config.train.best_metric!r}."
+          f"train.best_metric: expected one of the metrics this eval config reports, without its "
+          f"options' suffix ({', '.join(plain[:6])}, ...), got {config.train.best_metric!r}."
       )
   return problems
 
@@ -310,7 +311,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict[str, Any]:
       os.path.join(workdir, "checkpoints"),
       keep=config.train.keep_checkpoints,
       keep_best=config.train.keep_best,
-      best_metric=config.train.best_metric,
+      best_metric=evaluate.reported(config.eval, config.train.best_metric),
   )
   writer = writers.MetricWriter(workdir)
   try:

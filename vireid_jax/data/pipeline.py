@@ -92,25 +92,26 @@ def load_train_batch(
     index: samplers.ModalityIndex,
     sampler: Sampler,
     seed: int,
-    cfg: Any,
+    parsed_views: tuple[tuple[int, tuple[str, ...]], ...],
+    normalize: bool,
+    augment: Any,
     host: slice,
 ) -> dict[str, np.ndarray]:
-  """Samples, reads, decodes and augments training batch number `batch` (this host's slice):
-  each of `cfg.views` from its modality's sampled records."""
+  """Samples, reads, decodes and augments training batch number `batch` (this host's slice): each
+  view (`views.parse`: its modality and ops; `normalize`: `views.normalized`) from its modality's
+  sampled records."""
   records = sampler(index, batch, seed=seed)
   n = records.shape[1]
   items = np.arange(n)[host]
   rows = [_read(source, records[m, host]) for m in (samplers.VISIBLE, samplers.INFRARED)]
-  normalize = views.normalized(cfg)
   images, meta = [], []
-  for v, view in enumerate(cfg.views):
-    modality, ops = views.parse(view)
+  for v, (modality, ops) in enumerate(parsed_views):
     for r, i in zip(rows[modality], items):
       rng = np.random.default_rng([seed, batch, v * n + int(i)])
-      image = transforms.train_transform(transforms.decode(r["image"], r["path"]), modality, rng, cfg.augment)
-      images.append(views.augment(image, ops, rng, cfg.augment, normalize))
+      image = transforms.train_transform(transforms.decode(r["image"], r["path"]), modality, rng, augment)
+      images.append(views.augment(image, ops, rng, augment, normalize))
     meta += rows[modality]
-  shape = (len(cfg.views), len(items))
+  shape = (len(parsed_views), len(items))
   out = {"image": np.stack(images).reshape(shape + images[0].shape)}
   out.update({k: np.asarray([r[k] for r in meta], np.int32).reshape(shape) for k in META})
   return out
@@ -139,7 +140,9 @@ def train_dataset(
       index=index,
       sampler=sampler,
       seed=seed,
-      cfg=cfg,
+      parsed_views=tuple(views.parse(v) for v in cfg.views),
+      normalize=views.normalized(cfg),
+      augment=cfg.augment,
       host=_host_slice(n, process_index, process_count),
   )
   return _with_workers(grain.MapDataset.range(num_batches).map(load).to_iter_dataset(), cfg.workers)

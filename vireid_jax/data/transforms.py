@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -62,11 +63,15 @@ def pad_crop(image: np.ndarray, pad: int, rng: np.random.Generator) -> np.ndarra
   return padded[top : top + h, left : left + w]
 
 
+def _channel_copied(image: np.ndarray, channel: int) -> np.ndarray:
+  return np.repeat(image[..., channel : channel + 1], 3, axis=-1)
+
+
 def channel_augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
   """One of: channel 0, 1 or 2 copied to all channels, or the grayscale image, equally likely."""
-  choice = rng.integers(4)
+  choice = int(rng.integers(4))
   if choice < 3:
-    return np.repeat(image[..., choice : choice + 1], 3, axis=-1)
+    return _channel_copied(image, choice)
   gray = image.astype(np.float32) @ GRAY
   return np.repeat((gray + 0.5).astype(np.uint8)[..., None], 3, axis=-1)
 
@@ -74,6 +79,30 @@ def channel_augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def normalize(images, dtype=np.float32):
   """uint8 [..., 3] -> `dtype` with ImageNet mean and std; NumPy or JAX arrays (runs on device)."""
   return ((images.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD).astype(dtype)
+
+
+def _erase_rectangle(
+    image: np.ndarray,
+    rng: np.random.Generator,
+    area: tuple[float, float],
+    draw_ratio: Callable[[np.random.Generator], float],
+    fill: np.ndarray,
+    attempts: int,
+    min_side: int,
+) -> np.ndarray:
+  """One rectangle of area uniform in `area` x H W and aspect h / w from `draw_ratio`, set to
+  `fill`; up to `attempts` draws for sides in [min_side, H) x [min_side, W)."""
+  h, w = image.shape[:2]
+  for _ in range(attempts):
+    target = rng.uniform(*area) * h * w
+    ratio = draw_ratio(rng)
+    eh, ew = int(round(math.sqrt(target * ratio))), int(round(math.sqrt(target / ratio)))
+    if min_side <= eh < h and min_side <= ew < w:
+      top, left = rng.integers(0, h - eh + 1), rng.integers(0, w - ew + 1)
+      image = image.copy()
+      image[top : top + eh, left : left + ew] = fill
+      return image
+  return image
 
 
 def random_erase(
@@ -85,25 +114,14 @@ def random_erase(
     attempts: int = 100,
 ) -> np.ndarray:
   """Zhong et al., AAAI 2020: one rectangle of random area and log-uniform aspect set to the mean colour."""
-  h, w = image.shape[:2]
-  for _ in range(attempts):
-    target = rng.uniform(*area) * h * w
-    ratio = math.exp(rng.uniform(math.log(aspect[0]), math.log(aspect[1])))
-    eh, ew = int(round(math.sqrt(target * ratio))), int(round(math.sqrt(target / ratio)))
-    if 0 < eh < h and 0 < ew < w:
-      top, left = rng.integers(0, h - eh + 1), rng.integers(0, w - ew + 1)
-      image = image.copy()
-      image[top : top + eh, left : left + ew] = MEAN_COLOUR
-      return image
-  return image
+  log_aspect = (math.log(aspect[0]), math.log(aspect[1]))
+  return _erase_rectangle(
+      image, rng, area, lambda r: math.exp(r.uniform(*log_aspect)), MEAN_COLOUR, attempts, min_side=1
+  )
 
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)  # CAJ's erasing fill, written into the normalised image
 CAJ_GRAY = np.array([0.2989, 0.5870, 0.1140], np.float32)  # ChannelAdapGray's weights
-
-
-def _channel_copied(image: np.ndarray, channel: int) -> np.ndarray:
-  return np.repeat(image[..., channel : channel + 1], 3, axis=-1)
 
 
 def channel_erase(
@@ -121,17 +139,8 @@ def channel_erase(
   `fill` (per channel, in normalised units); up to `attempts` draws for one that fits inside."""
   if rng.uniform() > prob:
     return image
-  h, w = image.shape[:2]
-  for _ in range(attempts):
-    target = rng.uniform(*area) * h * w
-    ratio = rng.uniform(min_aspect, 1.0 / min_aspect)
-    eh, ew = int(round(math.sqrt(target * ratio))), int(round(math.sqrt(target / ratio)))
-    if ew < w and eh < h:
-      top, left = rng.integers(0, h - eh + 1), rng.integers(0, w - ew + 1)
-      image = image.copy()
-      image[top : top + eh, left : left + ew] = np.asarray(fill, image.dtype)
-      return image
-  return image
+  draw_ratio = lambda r: r.uniform(min_aspect, 1.0 / min_aspect)
+  return _erase_rectangle(image, rng, area, draw_ratio, np.asarray(fill, image.dtype), attempts, min_side=0)
 
 
 def channel_exchange(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -19,7 +19,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from vireid_jax.data.transforms import normalize
@@ -195,22 +194,20 @@ class TwoStreamReID(nnx.Module):
 
   def _views(self, x: jax.Array, views: tuple[int, ...], taps: dict[str, list]) -> jax.Array:
     """[V, n, ...] -> [V n, ...] merged: each stream's views through its specific stages at once."""
-    n, outs, stream_taps = x.shape[1], [None] * len(views), {k: [None] * len(views) for k in taps}
+    per_view = {name: [None] * len(views) for name in ("x", *taps)}
     for m in (0, 1):
       chosen = [v for v, stream in enumerate(views) if stream == m]
-      if not chosen:
-        continue
-      own: dict[str, list] = {k: [] for k in taps}
-      y = self._specific(x[np.asarray(chosen)].reshape((-1,) + x.shape[2:]), m, own)
-      for j, v in enumerate(chosen):
-        outs[v] = y[j * n : (j + 1) * n]
-        for k, tapped in own.items():
-          if tapped:
-            stream_taps[k][v] = tapped[0][j * n : (j + 1) * n]
-    for k, tapped in stream_taps.items():
-      if tapped[0] is not None:
-        taps[k].append(merge_modalities(jnp.stack(tapped)))
-    return merge_modalities(jnp.stack(outs))
+      if chosen:
+        own: dict[str, list] = {k: [] for k in taps}
+        own["x"] = [self._specific(jnp.concatenate([x[v] for v in chosen]), m, own)]  # static slices
+        for name, tapped in own.items():
+          if tapped:  # [len(chosen) n, ...] -> one [n, ...] per view
+            for v, part in zip(chosen, tapped[0].reshape((len(chosen), -1) + tapped[0].shape[1:])):
+              per_view[name][v] = part
+    for k in taps:
+      if per_view[k][0] is not None:
+        taps[k].append(merge_modalities(jnp.stack(per_view[k])))
+    return merge_modalities(jnp.stack(per_view["x"]))
 
   def __call__(self, images: jax.Array, modality: int | tuple[int, ...] | None = None) -> dict[str, jax.Array]:
     floating = jnp.issubdtype(images.dtype, jnp.floating)
