@@ -1,9 +1,15 @@
 """Shared fixtures: the synthetic datasets built once per test session through the real builders."""
 
 import concurrent.futures
+import os
 import signal
 import sys
 import types
+
+# The suite checks what programs compute, not how fast they run: XLA compiles them with most
+# optimisations off (a quarter less CPU time for a tiny train step, most of which is compiling),
+# and the commands that tests start inherit it. Set before anything imports jax.
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
 import pytest
 from absl import flags

@@ -392,6 +392,7 @@ def outcomes(files, hctri_run, tmp_path_factory):
   return {name: (folders[name], proc) for name, proc in zip(CASES, done)}, before, digest(hctri_run[1])
 
 
+@pytest.mark.xdist_group("bad_input_commands")  # the fixture's commands run once, for its three tests
 @pytest.mark.parametrize("name", CASES)
 def test_command_line_names_the_problem(name, outcomes):
   results, _, _ = outcomes
@@ -403,11 +404,13 @@ def test_command_line_names_the_problem(name, outcomes):
   assert not os.path.exists(os.path.join(cwd, "runs"))  # nothing was started, so nothing was written
 
 
+@pytest.mark.xdist_group("bad_input_commands")
 def test_failed_commands_left_the_trained_run_intact(outcomes):
   _, before, after = outcomes
   assert before == after
 
 
+@pytest.mark.xdist_group("bad_input_commands")
 def test_usage_line_defaults_the_work_directory(outcomes):
   results, _, _ = outcomes
   cwd, proc = results["paper config, nothing given"]
