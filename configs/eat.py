@@ -175,7 +175,7 @@ SYNTHETIC = (
         0.1,
         "eq. 21 (1)",
         note="our choice for CPU: at weight 1 what the model learned from random weights hung on the seed "
-        "(its worst run a third below its best); at 0.1 and without CMKD that run learned as well as the "
+        "(its worst runs far below its best); at 0.1 and without CMKD the worst learned as well as the "
         "best (single runs, not part of the recorded benchmark)",
     ),
 )
