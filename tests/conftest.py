@@ -6,11 +6,7 @@ import signal
 import sys
 import types
 
-# The suite checks what programs compute, not how fast they run: XLA compiles them with most
-# optimisations off (a quarter less CPU time for a tiny train step, most of which is compiling),
-# and the commands that tests start inherit it. Set before anything imports jax.
-os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
-
+import jax
 import pytest
 from absl import flags
 
@@ -32,6 +28,17 @@ def data_config(data_dir, **overrides):
   cfg.augment.update(height=64, width=32, pad=4, channel_aug_prob=0.5)
   cfg.update(overrides)
   return cfg
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+  """The default suite checks what programs compute, not how fast they run: XLA compiles them
+  with most optimisations off (a quarter less CPU time for a tiny train step, most of which is
+  compiling), and the commands a test starts inherit it. The slow tests train for minutes against
+  the benchmarks' records, so they compile as a user's run does."""
+  fast_compile = item.get_closest_marker("slow") is None
+  jax.config.update("jax_disable_most_optimizations", fast_compile)
+  os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] = str(int(fast_compile))
 
 
 @pytest.fixture

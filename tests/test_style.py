@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import jax
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,3 +26,8 @@ def test_grouped_tests_share_a_worker(request):
   if not getattr(request.config.option, "loadgroup", False):
     pytest.skip("the suite runs without pytest-xdist's --dist loadgroup")
   assert request.node.nodeid.endswith("@self_check"), request.node.nodeid
+
+
+def test_default_tests_compile_with_most_optimisations_off():
+  """tests/conftest.py: the default suite's programs, and those of the commands it starts."""
+  assert jax.config.read("jax_disable_most_optimizations") and os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] == "1"
