@@ -71,11 +71,15 @@ def sysu(data_dir):
 
 @pytest.fixture(scope="session")
 def hctri_run(data_dir, tmp_path_factory):
-  """(config, workdir) of a finished 3-step hctri:test run; copy the workdir before changing it."""
+  """(config, workdir) of a finished 3-step hctri:test run, which wrote its figures
+  (`tests/test_use.py` checks them); the config returned draws none, as drawing them (a t-SNE
+  and two pages of pictures) would add a quarter to every test that evaluates with it. Copy the
+  workdir before changing it."""
   cfg = hctri.get_config("test")
   cfg.data.data_dir = str(data_dir)
   workdir = str(tmp_path_factory.mktemp("hctri_run"))
   train.train_and_evaluate(cfg, workdir)
+  cfg.eval.figures = False
   return cfg, workdir
 
 

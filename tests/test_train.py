@@ -23,8 +23,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def config(method, data_dir, **train_overrides):
+  """`method:test` on the session's data, without figures (drawn and checked once: `hctri_run`)."""
   cfg = importlib.import_module(f"configs.{method}").get_config("test")
   cfg.data.data_dir = str(data_dir)
+  cfg.eval.figures = False
   cfg.train.update(train_overrides)
   return cfg
 
@@ -71,7 +73,6 @@ def test_checkpoint_minutes_saves_by_wall_clock_time(data_dir, tmp_path):
   cfg = config(
       "hctri", data_dir, steps=5, log_every=2, checkpoint_every=100, checkpoint_minutes=1e-9, keep_checkpoints=10
   )
-  cfg.eval.figures = False
   train.train_and_evaluate(cfg, str(tmp_path))
   assert sorted(int(d) for d in os.listdir(tmp_path / "checkpoints") if d.isdigit()) == [2, 4, 5]
 

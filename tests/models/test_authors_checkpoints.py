@@ -134,6 +134,7 @@ def test_eval_mode_evaluates_an_authors_model(data_dir, tmp_path):
   (its own class count) through our evaluator."""
   cfg = agw.get_config("reference,test")
   cfg.data.data_dir = str(data_dir)
+  cfg.eval.figures = False  # drawn and checked once (`hctri_run`)
   state = random_checkpoint(reference.agw_names(cfg.model.width, cfg.model.blocks, cfg.model.non_local, 1, 395))
   np.savez(tmp_path / "sysu_agw.npz", **state)
   cfg.model.init_from = str(tmp_path / "sysu_agw.npz")

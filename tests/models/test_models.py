@@ -94,8 +94,9 @@ def test_torchvision_weights_reproduce_the_reference_forward():
   model.eval()
   x = np.random.default_rng(1).integers(0, 256, (2, 64, 32, 3), dtype=np.uint8)
   expected = reference.resnet50(x, state)
+  both = np.asarray(forward(model, jnp.asarray(np.stack([x, x])))["feature_map"])  # rows i*2 + modality
   for modality in (0, 1):  # both stems got the ImageNet stem
-    got = np.asarray(forward(model, jnp.asarray(x), modality)["feature_map"])
+    got = both[modality::2]
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
 
@@ -138,7 +139,7 @@ def test_vgg16_import_matches_numpy():
   net = edges.VGGFeatures(rngs=nnx.Rngs(0))
   convert.load_vgg16(net, state)
   x = np.random.default_rng(0).normal(size=(1, 32, 16, 64)).astype(np.float32)
-  outs = net(jnp.asarray(x))
+  outs = forward(net, jnp.asarray(x))
   assert [o.shape for o in outs] == [(1, 16, 8, 128), (1, 8, 4, 256), (1, 4, 2, 512), (1, 2, 1, 512)]
   y = x
   for i in (5, 7):  # block 2: conv2_1, conv2_2, then its max-pool
@@ -146,7 +147,7 @@ def test_vgg16_import_matches_numpy():
   y = y.reshape(1, 16, 2, 8, 2, 128).max(axis=(2, 4))
   np.testing.assert_allclose(np.asarray(outs[0]), y, rtol=1e-4, atol=1e-4)
   small = edges.VGGFeatures(in_channels=16, width=0.125, rngs=nnx.Rngs(0))  # a CPU-sized PEF net
-  assert [o.shape[-1] for o in small(jnp.zeros((1, 32, 16, 16)))] == [16, 32, 64, 64]
+  assert [o.shape[-1] for o in forward(small, jnp.zeros((1, 32, 16, 16)))] == [16, 32, 64, 64]
 
 
 def test_each_modality_runs_only_its_own_stem():
@@ -169,24 +170,22 @@ def test_tiny_forward_backward_and_batch_norm_modes():
   graph, params, rest = nnx.split(model, nnx.Param, ...)
 
   def loss(params, rest):
-    out = nnx.merge(graph, params, rest, copy=True)(x)
-    return sum(jnp.mean(v**2) for v in out.values() if jnp.issubdtype(v.dtype, jnp.floating))
+    trained = nnx.merge(graph, params, rest, copy=True)  # a new model is in training mode
+    out = trained(x)
+    total = sum(jnp.mean(v**2) for v in out.values() if jnp.issubdtype(v.dtype, jnp.floating))
+    return total, nnx.state(trained, nnx.Not(nnx.Param))
 
-  grads = jax.jit(jax.grad(loss))(params, rest)
+  grads, updated = jax.jit(jax.grad(loss, has_aux=True))(params, rest)
   assert all(bool(jnp.isfinite(g).all()) for g in jax.tree.leaves(grads))
   assert float(jnp.abs(grads["shared"][0]["blocks"][0]["conv1"]["kernel"][...]).sum()) > 0
 
-  stem_bn = model.specific[0][0].bn1
-  before = np.asarray(stem_bn.mean[...]).copy()
-  model.train()
-  forward(model, x)
-  after_train = np.asarray(stem_bn.mean[...]).copy()
-  assert not np.allclose(before, after_train)  # statistics updated in training
-  infrared_bn = model.specific[1][0].bn1.mean[...]
-  assert not np.allclose(before, infrared_bn)  # each stream sees only its own images
+  before = np.asarray(model.specific[0][0].bn1.mean[...]).copy()
+  visible, infrared = (np.asarray(updated["specific"][m][0]["bn1"]["mean"][...]) for m in (0, 1))
+  assert not np.allclose(before, visible) and not np.allclose(before, infrared)  # updated in training
+  assert not np.allclose(visible, infrared)  # each stream sees only its own images
   model.eval()
   forward(model, x)
-  np.testing.assert_array_equal(np.asarray(stem_bn.mean[...]), after_train)  # frozen in inference
+  np.testing.assert_array_equal(np.asarray(model.specific[0][0].bn1.mean[...]), before)  # frozen in inference
   emb = nnx.jit(lambda m, y: m.embed(y, 1))(model, x[1])
   assert emb.shape == (3, model.heads["bnneck"].bn.scale.shape[0]) and emb.dtype == jnp.float32
 
@@ -307,7 +306,7 @@ def test_every_config_model_shapes(method):
   model = nnx.eval_shape(lambda: build_model(cfg, 395))
   stems = 2 if cfg.split >= 1 else 1
   assert backbone_params(model) >= 23_508_032 + (stems - 1) * (64 * 3 * 7 * 7 + 128)
-  out = jax.eval_shape(lambda: build_model(cfg, 395)(jnp.zeros((2, 2, 288, 144, 3), jnp.uint8)))
+  out = nnx.eval_shape(lambda m: m(jnp.zeros((2, 2, 288, 144, 3), jnp.uint8)), model)  # the shapes, not rebuilt
   dims = {"bn": 2048, "pooled": 2048}
   if "parts" in cfg.heads:
     dims["parts"] = cfg.heads.parts.strips * cfg.heads.parts.dim
