@@ -10,8 +10,9 @@ synthetic SYSU-MM01 tree once per run `seed/threads`: `seed` sets `config.seed` 
 also evaluates the untrained model and random features through the same protocol (all-search
 single-shot mAP, the config's gallery trials).
 
-Writes `benchmarks/results/synthetic_learning.json` (one entry per method: every run, the min-max
-of trained mAP, the largest untrained and random-feature mAP, the machine). The README's learning
+Writes `benchmarks/results/synthetic_learning.json` (one entry per method: every run with its
+machine, the min-max of trained mAP over all of them, the largest untrained and random-feature mAP,
+the machines); a method measured again on another machine keeps its runs from the first. The README's learning
 table and demo result and `tests/test_learning.py`'s thresholds are checked against this record
 (`tests/test_recorded.py`).
 """
@@ -97,7 +98,7 @@ def run_all(jobs: list[tuple[str, int, int]]) -> dict[tuple[str, int, int], dict
     if proc.returncode:
       raise SystemExit(f"{job[0]} seed {job[1]}, {job[2]} thread(s) failed (exit {proc.returncode}).")
     free = sorted(free + cores)
-    r = results[job] = dict(json.loads(out.strip().splitlines()[-1]), threads=job[2])
+    r = results[job] = dict(json.loads(out.strip().splitlines()[-1]), threads=job[2], machine=machine())
     print(
         f"{job[0]} seed {r['seed']}, {r['threads']} thread(s): all-search mAP {r['trained']:.2f} (untrained "
         f"{r['untrained']:.2f}, random {r['random']:.2f}), {r['seconds']:.0f} s",
@@ -109,12 +110,13 @@ def run_all(jobs: list[tuple[str, int, int]]) -> dict[tuple[str, int, int], dict
 def machine() -> str:
   with open("/proc/cpuinfo") as f:
     vector = "AVX-512" if "avx512f" in f.read() else "AVX2"
-  return f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, {vector}"
+  return f"{platform.machine()}, {os.cpu_count()} cores, {vector}"
 
 
 def summary(runs: list[dict]) -> dict:
   trained = [r["trained"] for r in runs]
   return dict(
+      machines=sorted({r["machine"] for r in runs}),
       runs=runs,
       trained_min=min(trained),
       trained_max=max(trained),
@@ -138,7 +140,14 @@ def main(argv):
   methods = FLAGS.methods or configs.methods()
   results = run_all([(method, seed, threads) for method in methods for seed, threads in specs])
   for method in methods:
-    record["methods"][method] = dict(summary([results[(method, *spec)] for spec in specs]), machine=machine())
+    new = [results[(method, *spec)] for spec in specs]
+    again = {(r["seed"], r["threads"], r["machine"]) for r in new}
+    kept = [
+        r
+        for r in record["methods"].get(method, {}).get("runs", [])
+        if (r["seed"], r["threads"], r["machine"]) not in again
+    ]
+    record["methods"][method] = summary(kept + new)
     s = record["methods"][method]
     print(
         f"{method}: trained {s['trained_min']:.1f}-{s['trained_max']:.1f}, untrained <= {s['untrained_max']:.1f}, "
@@ -163,7 +172,8 @@ def define_flags() -> None:
   flags.DEFINE_string(
       "out",
       os.path.join(os.path.dirname(__file__), "results", "synthetic_learning.json"),
-      "The record to update (entries of the measured methods are replaced).",
+      "The record to update: a measured method's runs replace its recorded runs of the same seed, "
+      "threads and machine (runs on other machines are kept, so the record spans CPUs).",
   )
   flags.DEFINE_string("worker", None, "Internal: one run, as method/seed; prints its result as JSON.")
 
