@@ -9,6 +9,7 @@ import types
 import jax
 import pytest
 from absl import flags
+from jax._src import xla_bridge
 
 from configs import common, hctri
 from vireid_jax import compilation_cache, models, objective, train
@@ -30,12 +31,26 @@ def data_config(data_dir, **overrides):
   return cfg
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+  """The default suite checks what programs compute, not how fast they run, and most of its time
+  is compiling: a session without slow tests compiles with `runs.FAST_COMPILE_XLA_FLAGS`, and
+  each of its tests with most of XLA's optimisations off (`pytest_runtest_setup`), together 0.25
+  of the CPU time of XLA's defaults for a tiny train step (benchmarks/results/compile_time.json).
+  The commands its tests start inherit both. XLA reads its flags once per process, when the
+  backend starts (after collection); a session with slow tests keeps XLA's defaults throughout."""
+  del config
+  if any(item.get_closest_marker("slow") for item in items):
+    return
+  if xla_bridge.backends_are_initialized():
+    raise pytest.UsageError("tests: a JAX backend started during collection, before the test XLA flags could apply.")
+  os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {runs.FAST_COMPILE_XLA_FLAGS}".strip()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
-  """The default suite checks what programs compute, not how fast they run: XLA compiles them
-  with most optimisations off (a quarter less CPU time for a tiny train step, most of which is
-  compiling), and the commands a test starts inherit it. The slow tests train for minutes against
-  the benchmarks' records, so they compile as a user's run does."""
+  """Most of XLA's optimisations off for each default test (see above); the slow tests train for
+  minutes against the benchmarks' records, so they compile as a user's run does."""
   fast_compile = item.get_closest_marker("slow") is None
   jax.config.update("jax_disable_most_optimizations", fast_compile)
   os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] = str(int(fast_compile))

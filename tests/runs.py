@@ -15,6 +15,10 @@ from flax import nnx
 from vireid_jax import checkpointing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The default suite's XLA flags (`tests/conftest.py`): XLA's older CPU code emitters (elemental IR
+# instead of the fusion emitters), which compile a tiny train step in less than half the CPU time
+# (`python -m benchmarks.compile_time`).
+FAST_COMPILE_XLA_FLAGS = "--xla_cpu_use_fusion_emitters=false"
 
 
 def forward(model, images, modality=None):
@@ -60,7 +64,8 @@ def start(args, devices, processes):
   port = free_port()
   jobs = []
   for index in range(processes):
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "PYTHONPATH": ROOT}
+    xla_flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}".strip()
+    env = {**os.environ, "XLA_FLAGS": xla_flags, "PYTHONPATH": ROOT}
     if processes > 1:
       env.update(
           JAX_COORDINATOR_ADDRESS=f"localhost:{port}", JAX_NUM_PROCESSES=str(processes), JAX_PROCESS_ID=str(index)

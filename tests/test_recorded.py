@@ -1,7 +1,8 @@
 """Figures quoted in prose are the recorded runs' figures: the README's learning table and demo
 result, and the slow learning tests' thresholds, against `benchmarks/results/synthetic_learning.json`
 (written by `python -m benchmarks.synthetic_learning`); HcTri's term gradients against
-`term_gradients.json`; the start-up times against `startup.json` (`python -m benchmarks.startup`)."""
+`term_gradients.json`; the start-up times against `startup.json` (`python -m benchmarks.startup`); the
+test suite's compile time against `compile_time.json` (`python -m benchmarks.compile_time`)."""
 
 import json
 import os
@@ -150,3 +151,13 @@ def test_the_readme_startup_figures_are_the_record():
   record = json.loads(pathlib.Path(ROOT, "benchmarks", "results", "startup.json").read_text())
   assert {r["config"] for r in record["rows"]} == {"configs/agw.py:test", "configs/agw.py"}
   assert startup_sentence(record) in " ".join(README.split())
+
+
+def test_the_suites_compile_time_figure_is_the_record():
+  """`tests/conftest.py` quotes the CPU time of the suite's compile settings (the benchmark takes
+  them from `tests.runs`) as a fraction of XLA's defaults."""
+  record = json.loads(pathlib.Path(ROOT, "benchmarks", "results", "compile_time.json").read_text())
+  cpu = {r["setting"]: r["cpu_s"] for r in record["rows"]}
+  ratio = cpu["the default suite's"] / cpu["XLA defaults"]
+  conftest = " ".join(pathlib.Path(ROOT, "tests", "conftest.py").read_text().split())
+  assert f"together {ratio:.2f} of the CPU time of XLA's defaults" in conftest
