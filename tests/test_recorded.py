@@ -154,10 +154,11 @@ def test_the_readme_startup_figures_are_the_record():
 
 
 def test_the_suites_compile_time_figure_is_the_record():
-  """`tests/conftest.py` quotes the CPU time of the suite's compile settings (the benchmark takes
-  them from `tests.runs`) as a fraction of XLA's defaults."""
+  """`tests/conftest.py` and the README quote the CPU time of the suite's compile settings (the
+  benchmark takes them from `tests.runs`) as a fraction of XLA's defaults."""
   record = json.loads(pathlib.Path(ROOT, "benchmarks", "results", "compile_time.json").read_text())
   cpu = {r["setting"]: r["cpu_s"] for r in record["rows"]}
   ratio = cpu["the default suite's"] / cpu["XLA defaults"]
   conftest = " ".join(pathlib.Path(ROOT, "tests", "conftest.py").read_text().split())
   assert f"together {ratio:.2f} of the CPU time of XLA's defaults" in conftest
+  assert f"{ratio:.2f} of XLA's default compile CPU time" in " ".join(README.split())
