@@ -72,14 +72,6 @@ def registries():
 
 
 @pytest.fixture(scope="session")
-def forker():
-  """This test process's fork server for the commands tests start (`tests.runs.Forker`), started
-  with its environment as the first test that needs it sees it (the test XLA flags included)."""
-  with runs.Forker() as server:
-    yield server
-
-
-@pytest.fixture(scope="session")
 def data_dir(tmp_path_factory):
   return tmp_path_factory.mktemp("tfds")
 
@@ -110,15 +102,15 @@ TWO_PROCESS_STEPS = 8
 
 
 @pytest.fixture(scope="session")
-def two_processes(forker, data_dir, tmp_path_factory):
+def two_processes(data_dir, tmp_path_factory):
   """Two jax.distributed processes on localhost (1 device each): `tests.sharded_gradients` writes
   the first batch's gradients (`out_dir`/two_processes.npz), then the same processes train
   hctri:test (8 identities a batch) through `vireid_jax.main` in `workdir`, and process 1 alone
   gets SIGTERM once it logs step 2. `outputs` and `statuses` per process."""
   out_dir, workdir = tmp_path_factory.mktemp("two_processes"), tmp_path_factory.mktemp("two_processes_run")
   jobs = runs.start(
-      forker,
       [
+          "-m",
           "tests.sharded_gradients",
           str(data_dir),
           str(out_dir),

@@ -379,7 +379,7 @@ def files(hctri_run, data_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def outcomes(forker, files, hctri_run, tmp_path_factory):
+def outcomes(files, hctri_run, tmp_path_factory):
   """Every case's finished process, run four at a time, each in its own empty folder; and the
   digest of the trained run's folder before and after all of them."""
   before = digest(hctri_run[1])
@@ -388,7 +388,7 @@ def outcomes(forker, files, hctri_run, tmp_path_factory):
       (f"vireid_jax.{module}", [a.format(cwd=folders[name], **files) for a in args], folders[name])
       for name, (module, args, _, _) in CASES.items()
   ]
-  done = runs.run_modules(forker, jobs, parallel=4)
+  done = runs.run_modules(jobs, parallel=4)
   return {name: (folders[name], proc) for name, proc in zip(CASES, done)}, before, digest(hctri_run[1])
 
 

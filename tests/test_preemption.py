@@ -6,6 +6,8 @@ import os
 import pathlib
 import re
 import signal
+import subprocess
+import sys
 import time
 
 import jax
@@ -15,6 +17,7 @@ import pytest
 from tests.runs import final_state, losses_by_step
 from vireid_jax import preemption
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 8
 OVERRIDES = [
     f"--config.train.steps={STEPS}",
@@ -25,8 +28,9 @@ OVERRIDES = [
 
 
 def command(data_dir, workdir):
-  """`python -m` the returned arguments."""
   return [
+      sys.executable,
+      "-m",
       "vireid_jax.main",
       "--config=configs/hctri.py:test",
       f"--workdir={workdir}",
@@ -35,9 +39,9 @@ def command(data_dir, workdir):
   ]
 
 
-def stop_after(forker, cmd, step, signum):
+def stop_after(cmd, step, signum):
   """Runs `cmd`, sends `signum` once, when its log first shows `step`; (exit status, output)."""
-  proc = forker.start(cmd, merge_stderr=True)
+  proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
   lines = []
   for line in proc.stdout:
     lines.append(line)
@@ -47,10 +51,10 @@ def stop_after(forker, cmd, step, signum):
 
 
 @pytest.fixture(scope="module")
-def straight(forker, data_dir, tmp_path_factory):
+def straight(data_dir, tmp_path_factory):
   """The uninterrupted run (the same command, never stopped)."""
   workdir = tmp_path_factory.mktemp("straight")
-  done = forker.run(command(data_dir, workdir))
+  done = subprocess.run(command(data_dir, workdir), cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert done.returncode == 0, done.stderr[-3000:]
   return workdir
 
@@ -68,11 +72,11 @@ def noticed_after(out, signum):
   return int(re.findall(rf"step (\d+)/{STEPS}", before)[-1])
 
 
-def continues_as_if_never_stopped(forker, workdir, straight, data_dir):
+def continues_as_if_never_stopped(workdir, straight, data_dir):
   """The same command again: it resumes from the newest complete checkpoint and gives the losses
   and results of the run never stopped."""
   resumed_from = saved_steps(workdir)[-1]
-  done = forker.run(command(data_dir, workdir))
+  done = subprocess.run(command(data_dir, workdir), cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert done.returncode == 0, done.stderr[-3000:]
   assert f"Resumed from step {resumed_from}" in done.stderr
   assert losses_by_step(workdir) == losses_by_step(straight)
@@ -84,26 +88,26 @@ def continues_as_if_never_stopped(forker, workdir, straight, data_dir):
 
 
 def test_sigterm_during_a_checkpoint_write_saves_the_finished_step_and_the_same_command_continues(
-    forker, straight, data_dir, tmp_path
+    straight, data_dir, tmp_path
 ):
   """SIGTERM once the log shows step 2, whose periodic checkpoint is then being written (every
   second step is saved, each write overlapping the next step): the write completes, the step in
   flight finishes and is saved, exit status 143; at most that one step's work is lost."""
-  status, out = stop_after(forker, command(data_dir, tmp_path), 2, signal.SIGTERM)
+  status, out = stop_after(command(data_dir, tmp_path), 2, signal.SIGTERM)
   assert status == 128 + signal.SIGTERM, out[-3000:]
   noticed, saved = noticed_after(out, signal.SIGTERM), saved_steps(tmp_path)
   assert noticed >= 2 and saved[-1] in (noticed, noticed + 1), (noticed, saved)
   assert f"Stopped by SIGTERM after step {saved[-1]}, saved" in out
-  continues_as_if_never_stopped(forker, tmp_path, straight, data_dir)
+  continues_as_if_never_stopped(tmp_path, straight, data_dir)
 
 
-def test_a_second_sigint_while_saving_stops_at_once_and_the_previous_checkpoint_continues(
-    forker, straight, data_dir, tmp_path
-):
+def test_a_second_sigint_while_saving_stops_at_once_and_the_previous_checkpoint_continues(straight, data_dir, tmp_path):
   """Ctrl-C once the log shows step 5, Ctrl-C again while the stop's checkpoint is written: exit
   status 130 at once; the periodic checkpoint before it is intact, the stop's own one complete or
   absent."""
-  proc = forker.start(command(data_dir, tmp_path), merge_stderr=True)
+  proc = subprocess.Popen(
+      command(data_dir, tmp_path), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+  )
   lines, sent = [], 0
   for line in proc.stdout:
     lines.append(line)
@@ -119,7 +123,7 @@ def test_a_second_sigint_while_saving_stops_at_once_and_the_previous_checkpoint_
   previous = (stopping - 1) // 2 * 2  # the periodic checkpoint before it (checkpoint_every=2)
   assert noticed >= 5 and stopping in (noticed, noticed + 1), (noticed, stopping)
   assert previous in saved and saved[-1] in (previous, stopping), (previous, stopping, saved)
-  continues_as_if_never_stopped(forker, tmp_path, straight, data_dir)
+  continues_as_if_never_stopped(tmp_path, straight, data_dir)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

@@ -6,12 +6,13 @@ import os
 import pathlib
 import re
 import shutil
+import subprocess
+import sys
 
 import jax
 import numpy as np
 
 from configs import hctri
-from tests import runs
 from tests.losses import brute_force
 from vireid_jax.data import datasets
 
@@ -32,11 +33,13 @@ def test_readme_loss_example(capsys):
   assert namespace["grads"].shape == f.shape and np.isfinite(np.asarray(namespace["grads"])).all()
 
 
+PIPES = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 def test_readme_new_method_example_in_a_folder_of_its_own(data_dir, tmp_path):
   """The "Adding a method" section as a user follows it: its three files, written from its code
-  blocks into an empty folder outside the repository, and its commands run there, each in a process
-  of its own (train, evaluate, search, export, the user's test; forks of a server that imported
-  the dependencies in the commands' environment, `tests.runs.Forker`)."""
+  blocks into an empty folder outside the repository, and its commands run there, each in a fresh
+  process (train, evaluate, search, export, the user's test)."""
   section = pathlib.Path(README).read_text().split("## Adding a method", 1)[1].split("\n## ", 1)[0]
   files = re.findall(r"`(\w+\.py)`(?::|\s+names|\s+checks)", section)
   blocks = re.findall(r"```python\n(.*?)```", section, re.S)
@@ -68,14 +71,17 @@ def test_readme_new_method_example_in_a_folder_of_its_own(data_dir, tmp_path):
   # then what reads the run (evaluation, search, export).
   assert all(command.startswith("python -m ") for command in commands), commands
   reads_run = ["--mode=eval" in c or "--checkpoint=" in c for c in commands]
-  with runs.Forker(env) as forker:
-    for wave in (False, True):
-      procs = [(c, forker.start(c.split()[2:], cwd=folder)) for c, reads in zip(commands, reads_run) if reads == wave]
-      for command, proc in procs:
-        stdout, stderr = proc.communicate(timeout=600)
-        assert proc.returncode == 0, f"{command}\n{stdout[-2000:]}\n{stderr[-4000:]}"
-        if "vireid_jax.main" in command:
-          assert "all_single" in stdout, stdout
+  for wave in (False, True):
+    procs = [
+        (c, subprocess.Popen([sys.executable, *c.split()[1:]], cwd=folder, env=env, **PIPES))
+        for c, reads in zip(commands, reads_run)
+        if reads == wave
+    ]
+    for command, proc in procs:
+      stdout, stderr = proc.communicate(timeout=600)
+      assert proc.returncode == 0, f"{command}\n{stdout[-2000:]}\n{stderr[-4000:]}"
+      if "vireid_jax.main" in command:
+        assert "all_single" in stdout, stdout
   run = json.loads((folder / "runs" / "mine" / "config.json").read_text())
   assert run["imports"] == [str(folder / "mine.py")] and run["model"]["heads"]["scale"]["init"] == 2.0
   assert (folder / "search_night.png").stat().st_size > 10_000

@@ -6,6 +6,8 @@ import importlib
 import json
 import os
 import pathlib
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -17,6 +19,7 @@ from tests.runs import final_state, losses_by_step
 from vireid_jax import evaluate, train
 
 METHODS = configs.methods()
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def config(method, data_dir, **train_overrides):
@@ -85,12 +88,14 @@ def test_non_finite_loss_stops_and_names_step_and_term(data_dir, tmp_path):
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(state["model"]["params"]))
 
 
-def test_a_run_stopped_by_an_error_frees_the_workers_shared_memory(forker, data_dir, tmp_path):
+def test_a_run_stopped_by_an_error_frees_the_workers_shared_memory(data_dir, tmp_path):
   """Grain workers hand batches over in shared memory; a run that stops early (here a non-finite
   loss at step 2, with batches still in flight) closes its iterators, so Python's resource
   tracker finds nothing leaked at exit."""
-  done = forker.run(
+  done = subprocess.run(
       [
+          sys.executable,
+          "-m",
           "vireid_jax.main",
           "--config=configs/agw.py:test",
           f"--workdir={tmp_path}",
@@ -99,7 +104,12 @@ def test_a_run_stopped_by_an_error_frees_the_workers_shared_memory(forker, data_
           "--config.train.steps=20",
           "--config.optimizer.lr=1e30",
           "--config.optimizer.warmup=0",
-      ]
+      ],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=600,
+      env={**os.environ, "PYTHONPATH": ROOT},
   )
   assert done.returncode == 1 and "FloatingPointError: Non-finite loss at step" in done.stderr, done.stderr[-2000:]
   assert "leaked shared_memory" not in done.stderr, done.stderr[-2000:]
@@ -113,14 +123,14 @@ def test_paper_config_requires_imagenet_weights(data_dir, tmp_path):
 
 
 @pytest.mark.xdist_group("two_processes")  # the fixture's processes run once, for both of its tests
-def test_sharded_gradients_and_batch_statistics_match_one_device(forker, data_dir, tmp_path, two_processes):
+def test_sharded_gradients_and_batch_statistics_match_one_device(data_dir, tmp_path, two_processes):
   """One batch's gradients and updated BatchNorm statistics, as the loop computes them, on 8
   devices (batch sharded; parameters replicated, or FSDP-sharded) and on 2 processes of 1 device
   each (each host feeding its half of the batch) equal those on 1 device, leaf by leaf, to 1e-4
   of the leaf's largest entry: float32 sums in another order differ by ~1e-7, while a gradient or
   a BatchNorm mean taken over one device's share of the batch differs at the scale of the
   values themselves. The training loop on the 2 processes logs the same first loss."""
-  (job,) = runs.start(forker, ["tests.sharded_gradients", str(data_dir), str(tmp_path)], devices=8, processes=1)
+  (job,) = runs.start(["-m", "tests.sharded_gradients", str(data_dir), str(tmp_path)], devices=8, processes=1)
   out = job.communicate(timeout=600)[0]
   assert job.returncode == 0, out[-3000:]
   one = np.load(tmp_path / "one.npz")

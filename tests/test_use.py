@@ -6,6 +6,8 @@ import math
 import os
 import pathlib
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,6 +16,8 @@ from configs import hctri
 from vireid_jax import aggregate, errors, inference, objective, optim, regdb_trials, registry, search, train
 from vireid_jax.data import datasets, pipeline
 from vireid_jax.evaluation import metrics
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -131,21 +135,26 @@ def test_search_ranks_by_the_models_distances(run, folder):
   assert np.all(np.diff(dist[order]) >= 0)
 
 
-def test_search_command_prints_ranking_and_writes_picture(forker, run, folder, tmp_path):
+def test_search_command_prints_ranking_and_writes_picture(run, folder, tmp_path):
   _, workdir = run
   query, gallery_dir = folder
   out = tmp_path / "ranked.png"
-  proc = forker.run(
+  proc = subprocess.run(
       [
+          sys.executable,
+          "-m",
           "vireid_jax.search",
           f"--checkpoint={workdir}/checkpoints/3",
           f"--query={query}",
           f"--gallery={gallery_dir}",
           "--topk=3",
           f"--out={out}",
-      ]
+      ],
+      capture_output=True,
+      text=True,
+      env={**os.environ, "PYTHONPATH": ROOT},
+      check=True,
   )
-  assert proc.returncode == 0, proc.stderr[-2000:]
   lines = proc.stdout.splitlines()
   assert lines[0].split() == ["rank", "distance", "path"]
   assert [line.split()[0] for line in lines[1:4]] == ["1", "2", "3"] and out.stat().st_size > 5_000
@@ -167,7 +176,7 @@ def test_search_names_unreadable_files(run, folder, tmp_path):
     search.gallery_files(str(tmp_path / "empty"))
 
 
-def test_regdb_trials_train_one_model_each_and_aggregate(forker, data_dir, tmp_path):
+def test_regdb_trials_train_one_model_each_and_aggregate(data_dir, tmp_path):
   cfg = hctri.get_config("regdb,test")  # the test config on RegDB
   cfg.data.data_dir = str(data_dir)
   cfg.eval.update(figures=False, modes=["visible_to_thermal", "thermal_to_visible"])  # :test keeps one
@@ -180,8 +189,13 @@ def test_regdb_trials_train_one_model_each_and_aggregate(forker, data_dir, tmp_p
     assert results["modes"][direction]["std"]["mAP"] == pytest.approx(np.std(maps))
   assert json.loads(pathlib.Path(tmp_path / "aggregate.json").read_text())["modes"].keys() == results["modes"].keys()
   # The aggregate command over the same files.
-  proc = forker.run(["vireid_jax.aggregate", *(str(tmp_path / f"trial_{t}" / "results.json") for t in (1, 2))])
-  assert proc.returncode == 0, proc.stderr[-2000:]
+  proc = subprocess.run(
+      [sys.executable, "-m", "vireid_jax.aggregate", *(str(tmp_path / f"trial_{t}" / "results.json") for t in (1, 2))],
+      capture_output=True,
+      text=True,
+      env={**os.environ, "PYTHONPATH": ROOT},
+      check=True,
+  )
   assert " runs " in proc.stdout and "visible_to_thermal" in proc.stdout and "thermal_to_visible" in proc.stdout
   with pytest.raises(ValueError, match="data.dataset: regdb_trials needs a RegDB config"):
     regdb_trials.run_trials(hctri.get_config("test"), str(tmp_path), [1])

@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import scipy.io
@@ -110,8 +114,15 @@ def test_llcm_layout(tmp_path):
       assert len(list(tmp_path.glob(f"{top}/cam*/{identity:04d}"))) >= 2
 
 
-def test_the_datasets_command_builds_and_describes_each(forker, data_dir):
-  done = forker.run(["vireid_jax.data.datasets", f"--data_dir={data_dir}"])
+def test_the_datasets_command_builds_and_describes_each(data_dir):
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  done = subprocess.run(
+      [sys.executable, "-m", "vireid_jax.data.datasets", f"--data_dir={data_dir}"],
+      cwd=root,
+      capture_output=True,
+      text=True,
+      timeout=600,
+  )
   assert done.returncode == 0, done.stderr[-2000:]
   for dataset in ("sysu_mm01", "regdb", "llcm"):
     assert f"{dataset} (synthetic) test:" in done.stdout, done.stdout[-2000:]
