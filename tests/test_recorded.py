@@ -162,3 +162,8 @@ def test_the_suites_compile_time_figure_is_the_record():
   conftest = " ".join(pathlib.Path(ROOT, "tests", "conftest.py").read_text().split())
   assert f"together {ratio:.2f} of the CPU time of XLA's defaults" in conftest
   assert f"{ratio:.2f} of XLA's default compile CPU time" in " ".join(README.split())
+  row = "; ".join(
+      f"{name} {s:.2f} s" + ("" if name == "XLA defaults" else f" ({s / cpu['XLA defaults']:.2f})")
+      for name, s in cpu.items()
+  )
+  assert f"| {row} |" in README
