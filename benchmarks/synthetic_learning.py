@@ -108,9 +108,13 @@ def run_all(jobs: list[tuple[str, int, int]]) -> dict[tuple[str, int, int], dict
 
 
 def machine() -> str:
+  """Architecture, cores, vector units and CPU model (runs recorded before the model was part of
+  the label have none)."""
   with open("/proc/cpuinfo") as f:
-    vector = "AVX-512" if "avx512f" in f.read() else "AVX2"
-  return f"{platform.machine()}, {os.cpu_count()} cores, {vector}"
+    info = f.read()
+  vector = "AVX-512" if "avx512f" in info else "AVX2"
+  model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
+  return ", ".join(filter(None, (platform.machine(), f"{os.cpu_count()} cores", vector, model)))
 
 
 def summary(runs: list[dict]) -> dict:
