@@ -29,7 +29,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 import configs
 from vireid_jax import sharding, train
-from vireid_jax.data import views
+from vireid_jax.data import pipeline, views
 
 _TOPOLOGY = flags.DEFINE_string("topology", "v5e:2x2", "A TPU topology, e.g. v2:2x2 (Colab), v5e:2x2, v4:2x2x1.")
 _METHODS = flags.DEFINE_list("methods", configs.methods(), "Methods to compile.")
@@ -54,21 +54,24 @@ def abstract(tree, shardings):
   return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), tree, shardings)
 
 
+def abstract_batch(cfg, batch_sharding=None):
+  """(the abstract training batch of `cfg`'s sampler and views, as the pipeline yields it, placed
+  by `batch_sharding`; its images per modality)."""
+  per_modality = pipeline.make_sampler(cfg.data)[1]
+  rows = (len(cfg.data.views), per_modality)
+  dtype = jnp.float32 if views.normalized(cfg.data) else jnp.uint8
+  image = (*rows, cfg.data.augment.height, cfg.data.augment.width, 3)
+  spec = lambda shape, dtype: jax.ShapeDtypeStruct(shape, dtype, sharding=batch_sharding)
+  return {"image": spec(image, dtype), "label": spec(rows, jnp.int32), "modality": spec(rows, jnp.int32)}, per_modality
+
+
 def compile_step(cfg, mesh):
   """(compiled train step, compiled inference path, images per step) of `cfg` on `mesh`; the
   training state is donated, as the training loop donates it."""
   program, state = train.create(cfg, _CLASSES, steps_per_epoch=100)
   state = abstract(state, sharding.param_shardings(state, mesh, cfg.train.fsdp))
-  per_modality = cfg.data.p * cfg.data.k if cfg.data.sampler == "pk" else 3 * cfg.data.tuples
+  batch, per_modality = abstract_batch(cfg, sharding.batch_sharding(mesh))
   height, width = cfg.data.augment.height, cfg.data.augment.width
-  batch_sharding = sharding.batch_sharding(mesh)
-  v = len(cfg.data.views)
-  dtype = jnp.float32 if views.normalized(cfg.data) else jnp.uint8
-  batch = {
-      "image": jax.ShapeDtypeStruct((v, per_modality, height, width, 3), dtype, sharding=batch_sharding),
-      "label": jax.ShapeDtypeStruct((v, per_modality), jnp.int32, sharding=batch_sharding),
-      "modality": jax.ShapeDtypeStruct((v, per_modality), jnp.int32, sharding=batch_sharding),
-  }
   step = jax.jit(functools.partial(train.train_step, program), donate_argnums=0)
   compiled_step = step.lower(state, batch).compile()
   images = jax.ShapeDtypeStruct(
@@ -76,7 +79,7 @@ def compile_step(cfg, mesh):
   )
   embed = jax.jit(lambda params, rest, x: nnx.merge(program.eval_graph, params, rest, copy=True).embed(x, 0))
   compiled_embed = embed.lower(state.params, state.rest, images).compile()
-  return compiled_step, compiled_embed, v * per_modality
+  return compiled_step, compiled_embed, len(cfg.data.views) * per_modality
 
 
 def memory(compiled) -> dict[str, int]:

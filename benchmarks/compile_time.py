@@ -20,9 +20,9 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 from absl import app, flags
 
+from benchmarks import accelerator_aot
 from configs import hctri
 from tests import runs
 from vireid_jax import train
@@ -41,20 +41,14 @@ def compile_once() -> tuple[float, float]:
   """(CPU seconds of all threads, wall seconds) of compiling `hctri:test`'s lowered train step."""
   cfg = hctri.get_config("test")
   program, state = train.create(cfg, 20, steps_per_epoch=10)
-  n, (h, w) = cfg.data.p * cfg.data.k, (cfg.data.augment.height, cfg.data.augment.width)
-  batch = {
-      "image": jax.ShapeDtypeStruct((2, n, h, w, 3), jnp.uint8),
-      "label": jax.ShapeDtypeStruct((2, n), jnp.int32),
-      "modality": jax.ShapeDtypeStruct((2, n), jnp.int32),
-  }
-  lowered = jax.jit(functools.partial(train.train_step, program)).lower(state, batch)
+  lowered = jax.jit(functools.partial(train.train_step, program)).lower(state, accelerator_aot.abstract_batch(cfg)[0])
   cpu, wall = time.process_time(), time.perf_counter()
   lowered.compile()
   return time.process_time() - cpu, time.perf_counter() - wall
 
 
 def measure(disable_most_optimizations: bool, xla_flags: str) -> tuple[float, float]:
-  env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_COMPILATION_CACHE", "XLA_FLAGS"))}
+  env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
   env.update(JAX_DISABLE_MOST_OPTIMIZATIONS=str(int(disable_most_optimizations)), XLA_FLAGS=xla_flags)
   done = subprocess.run(
       [sys.executable, "-m", "benchmarks.compile_time", "--child"], env=env, capture_output=True, text=True, check=True

@@ -13,8 +13,8 @@ single-shot mAP, the config's gallery trials).
 Writes `benchmarks/results/synthetic_learning.json` (one entry per method: every run with its
 machine, the min-max of trained mAP over all of them, the largest untrained and random-feature mAP,
 the machines); a method measured again on another machine keeps its runs from the first. The
-README's learning table and demo result and `tests/test_learning.py`'s thresholds are checked against this record
-(`tests/test_recorded.py`).
+README's learning table and demo result and `tests/test_learning.py`'s thresholds are checked
+against this record (`tests/test_recorded.py`).
 """
 
 import importlib
@@ -145,8 +145,12 @@ def main(argv):
   results = run_all([(method, seed, threads) for method in methods for seed, threads in specs])
   for method in methods:
     new = [results[(method, *spec)] for spec in specs]
-    key = lambda r: (r["seed"], r["threads"], r["machine"])
-    kept = [r for r in record["methods"].get(method, {}).get("runs", []) if key(r) not in set(map(key, new))]
+    again = {(r["seed"], r["threads"], r["machine"]) for r in new}
+    kept = [
+        r
+        for r in record["methods"].get(method, {}).get("runs", [])
+        if (r["seed"], r["threads"], r["machine"]) not in again
+    ]
     record["methods"][method] = summary(kept + new)
     s = record["methods"][method]
     print(
