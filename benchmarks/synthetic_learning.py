@@ -10,11 +10,12 @@ synthetic SYSU-MM01 tree once per run `seed/threads`: `seed` sets `config.seed` 
 also evaluates the untrained model and random features through the same protocol (all-search
 single-shot mAP, the config's gallery trials).
 
-Writes `benchmarks/results/synthetic_learning.json` (one entry per method: every run with its
-machine, the min-max of trained mAP over all of them, the largest untrained and random-feature mAP,
-the machines); a method measured again on another machine keeps its runs from the first. The
+Writes `benchmarks/results/synthetic_learning.json` (one entry per method: the config it ran, every
+run with its machine, the min-max of trained mAP over all of them, the largest untrained and
+random-feature mAP, the machines); a method measured again on another machine keeps its runs from
+the first, unless its config has changed since (`config_changes`), which drops them all. The
 README's learning table and demo result and `tests/test_learning.py`'s thresholds are checked
-against this record (`tests/test_recorded.py`).
+against this record, and the record against today's configs (`tests/test_recorded.py`).
 """
 
 import importlib
@@ -42,6 +43,31 @@ def synthetic_config(method: str, seed: int, data_dir: str):
   cfg.data.data_dir = data_dir
   cfg.eval.figures = False
   return cfg
+
+
+def recorded_config(method: str) -> dict:
+  """`method:synthetic` as every run trains it, flattened to dotted fields, less what each run sets
+  (its seed, the data folder)."""
+
+  def flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+      out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key: value})
+    return out
+
+  fields = flat(json.loads(synthetic_config(method, 0, "").to_json_best_effort()))
+  return {k: v for k, v in sorted(fields.items()) if k not in ("seed", "model.seed", "data.data_dir")}
+
+
+def config_changes(recorded: dict, current: dict) -> list[str]:
+  """Fields whose value differs between a recorded config and the current one, or that the current
+  one no longer has. A field added since (with its default) is not a change: runs recorded before it
+  existed trained what its default does."""
+  return [
+      f"{k}: {v!r} -> {repr(current[k]) if k in current else '(gone)'}"
+      for k, v in recorded.items()
+      if k not in current or current[k] != v
+  ]
 
 
 def measure(method: str, seed: int, data_dir: str) -> dict:
@@ -146,12 +172,14 @@ def main(argv):
   for method in methods:
     new = [results[(method, *spec)] for spec in specs]
     again = {(r["seed"], r["threads"], r["machine"]) for r in new}
+    previous, config = record["methods"].get(method, {}), recorded_config(method)
+    changes = config_changes(previous["config"], config) if previous else []
+    if changes:
+      print(f"{method}: config changed since its recorded runs ({'; '.join(changes)}): they are dropped.", flush=True)
     kept = [
-        r
-        for r in record["methods"].get(method, {}).get("runs", [])
-        if (r["seed"], r["threads"], r["machine"]) not in again
+        r for r in ([] if changes else previous.get("runs", [])) if (r["seed"], r["threads"], r["machine"]) not in again
     ]
-    record["methods"][method] = summary(kept + new)
+    record["methods"][method] = dict(summary(kept + new), config=config)
     s = record["methods"][method]
     print(
         f"{method}: trained {s['trained_min']:.1f}-{s['trained_max']:.1f}, untrained <= {s['untrained_max']:.1f}, "

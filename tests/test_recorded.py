@@ -12,6 +12,7 @@ import re
 import pytest
 
 import configs
+from benchmarks import synthetic_learning
 from tests import test_learning
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -94,6 +95,22 @@ def test_the_readme_spread_and_the_unclear_methods_are_the_record():
   lows = " and ".join(f"{RECORD[m]['trained_min']:.1f}" for m in unclear)
   untrained = " and ".join(f"{RECORD[m]['untrained_max']:.1f}" for m in unclear)
   assert f"lowest {runs} ({lows}) {stay} under twice {their} largest untrained mAP ({untrained})" in text
+
+
+@pytest.mark.parametrize("method", configs.methods())
+def test_the_record_is_of_todays_configs(method):
+  """A config changed since its runs were recorded is measured again before its figures are quoted."""
+  assert synthetic_learning.config_changes(RECORD[method]["config"], synthetic_learning.recorded_config(method)) == []
+
+
+def test_config_changes_are_changed_or_gone_fields_not_added_ones():
+  recorded = {"data.p": 8, "loss.terms.wrt.weight": 1.0, "model.width": 16}
+  current = {"data.p": 8, "loss.terms.wrt.weight": 0.5, "model.views": 2}
+  assert synthetic_learning.config_changes(recorded, current) == [
+      "loss.terms.wrt.weight: 1.0 -> 0.5",
+      "model.width: 16 -> (gone)",
+  ]
+  assert synthetic_learning.config_changes(recorded, {**recorded, "model.views": 2}) == []
 
 
 @pytest.mark.parametrize("method", configs.methods())
