@@ -143,32 +143,7 @@ CODE_ROWS = (
     ),
 )
 REFERENCE = {"sysu": CODE_ROWS, "regdb": CODE_ROWS}
-SYNTHETIC = (  # what `make demo` trains
-    Row(
-        ":synthetic: identities",
-        "data.synthetic_identities",
-        200,
-        "–",
-        note="our choice for the demo: 60 test "
-        "identities instead of 30 halve the spread of the result over CPUs and seeds, 140 training identities "
-        "make up for the harder gallery (benchmarks.synthetic_learning)",
-    ),
-    Row(
-        ":synthetic: epochs",
-        "train.epochs",
-        14,
-        "–",
-        note="our choice: 770 steps (55 an epoch), within the demo's 5 minutes",
-    ),
-    Row(
-        ":synthetic: decay epochs",
-        "optimizer.decay_at",
-        (10, 13),
-        "–",
-        note="our choice: the last 4 epochs at " "0.1x and 0.01x",
-    ),
-    Row(":synthetic: evaluate every", "train.eval_every", 260, "–", note="our choice: about every 5 epochs"),
-)
+SYNTHETIC = common.SYNTHETIC_SCALE  # what `make demo` trains
 
 
 def get_config(arg: str | None = None):

@@ -132,6 +132,7 @@ ROWS = (
     Row("test distance", "eval.distance", "euclidean", "silent", note="our default"),
 )
 
+SYNTHETIC = common.SYNTHETIC_SCALE
 RESULTS = {  # all-search and indoor single-shot SYSU-MM01, RegDB both directions
     "sysu_all": common.Result("Table 1", "66.89", "64.69"),
     "sysu_indoor": common.Result("Table 1", "73.21", "78.11"),
@@ -146,7 +147,8 @@ def get_config(arg: str | None = None):
   )
   cfg = common.base_config("danet", loss)
   cfg.model.heads = common.heads(bnneck={}, classifier={}, modality_classifiers={})
-  return common.variants(common.apply(cfg, ROWS), arg)
+  return common.variants(common.apply(cfg, ROWS), arg, synthetic=SYNTHETIC)
 
 
 __doc__ += common.table(ROWS, "Every setting and its source (the config applies these rows):")
+__doc__ += common.table(SYNTHETIC, "`:synthetic`, besides the CPU sizes of `configs/common.py`:")

@@ -159,7 +159,7 @@ ROWS = (
     Row("test distance", "eval.distance", "euclidean", f"{IMPL}: 'In the test, Euclidean distance is used'"),
 )
 
-SYNTHETIC = (
+SYNTHETIC = common.SYNTHETIC_SCALE + (
     Row(
         ":synthetic: CMKD reduction",
         "loss.terms.distillation.reduction",

@@ -13,7 +13,6 @@ DEMO_MAP = 30.0  # the README's promise for `make demo`
 LEARNS = 2.0  # trained mAP over the larger of the untrained model's and random features'
 DEMO_LEARNS = 3.0
 MARGIN = 3.0  # points between the bar and the lowest recorded run (tests/test_recorded.py)
-NOT_YET_CLEAR = {"cmdc"}  # recorded below LEARNS x baseline + MARGIN (README, Training)
 
 
 def threshold(method: str, baseline: float) -> float:
