@@ -151,6 +151,7 @@ ROWS = (
     Row("test distance", "eval.distance", "cosine", f"{IMPL}: 'we use cosine distance'"),
 )
 
+SYNTHETIC = common.SYNTHETIC_SCALE
 RESULTS = {  # all-search and indoor single-shot SYSU-MM01, RegDB both directions
     "sysu_all": common.Result("Table 1 (mINP: Table 3)", "58.70", "56.42", "42.04"),
     "sysu_indoor": common.Result("Table 1", "63.09", "70.31"),
@@ -162,7 +163,8 @@ RESULTS = {  # all-search and indoor single-shot SYSU-MM01, RegDB both direction
 def get_config(arg: str | None = None):
   loss = common.loss_config(identity=1.0, wrt=1.0, perceptual_edge=1.0, contrastive_center=1.0)
   cfg = common.base_config("mso", loss)
-  return common.variants(common.apply(cfg, ROWS), arg)
+  return common.variants(common.apply(cfg, ROWS), arg, synthetic=SYNTHETIC)
 
 
 __doc__ += common.table(ROWS, "Every setting and its source (the config applies these rows):")
+__doc__ += common.table(SYNTHETIC, "`:synthetic`, besides the CPU sizes of `configs/common.py`:")
