@@ -303,7 +303,7 @@ SYNTHETIC_SCALE = (
         "train.epochs",
         14,
         "–",
-        note="our choice: 770 steps (55 an epoch), within the demo's 5 minutes",
+        note="our choice: 770 steps (55 an epoch; README, Training: the time it takes)",
     ),
     Row(
         ":synthetic: decay epochs",
