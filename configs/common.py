@@ -372,7 +372,7 @@ def _shrink(cfg: ml_collections.ConfigDict, size: str) -> None:
       width=8,
       blocks=(1, 1, 1, 1),
       require_pretrained=False,
-      non_local=tuple((stage, 0) for stage, _ in sorted(set(cfg.model.non_local))),
+      non_local=tuple((stage, 0) for stage in sorted({stage for stage, _ in cfg.model.non_local})),
   )
   for name, settings in cfg.model.heads.items():  # what each head and term declares for CPU sizes
     settings.update(models.HEADS[name].SHRINK)

@@ -86,6 +86,16 @@ def test_the_paper_config_is_complete_but_for_data_and_weights(method):
   train.check(cfg)  # every field valid, every term's needs met
 
 
+@pytest.mark.parametrize("size", ["synthetic", "test"])
+@pytest.mark.parametrize("method", METHODS)
+def test_the_cpu_sizes_are_valid_configs(method, size):
+  """The CPU sizes keep one non-local block per stage that had any (a duplicate pair is refused)."""
+  cfg = module(method).get_config(size)
+  train.check(cfg)
+  stages = sorted({stage for stage, _ in module(method).get_config().model.non_local})
+  assert [tuple(pair) for pair in cfg.model.non_local] == [(stage, 0) for stage in stages]
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_the_readme_quotes_the_papers_numbers(method):
   text = pathlib.Path(README).read_text().split("## Methods", 1)[1].split("\n## ", 1)[0]

@@ -13,7 +13,7 @@ from tests.runs import forward
 from tests.test_objective import EVERY_HEAD
 from vireid_jax import errors
 from vireid_jax.data import transforms
-from vireid_jax.models import build_model, convert, edges, heads
+from vireid_jax.models import build_model, check, convert, edges, heads
 from vireid_jax.models.attention import NonLocal, PositionAttention
 
 TINY = dict(width=8, blocks=(1, 1, 1, 1), non_local=((2, 0), (3, 0)))
@@ -313,3 +313,14 @@ def test_every_config_model_shapes(method):
   assert out[cfg.test_feature].shape == (4, dims[cfg.test_feature])
   logits = "logits" if "classifier" in cfg.heads else "part_logits"
   assert out[logits].shape[-2:] == (4, 395)
+
+
+def test_a_non_local_position_given_twice_is_refused():
+  """Two non-local blocks after the same block would build a second one that nothing calls."""
+  cfg = importlib.import_module("configs.agw").get_config("test")
+  assert check(cfg) == []
+  cfg.model.non_local = ((2, 0), (2, 0), (3, 0))
+  assert check(cfg) == [
+      "model.non_local: a (stage, block) pair appears twice in ((2, 0), (2, 0), (3, 0)); "
+      "a block is followed by at most one non-local block."
+  ]

@@ -84,6 +84,11 @@ def check(config: Any) -> list[str]:
         f"model.non_local: expected (stage 1..4, block index within model.blocks) pairs, got "
         f"{tuple(map(tuple, cfg.non_local))!r} with blocks {blocks}."
     )
+  elif len({tuple(pair) for pair in cfg.non_local}) < len(cfg.non_local):
+    problems.append(
+        f"model.non_local: a (stage, block) pair appears twice in {tuple(map(tuple, cfg.non_local))!r}; "
+        "a block is followed by at most one non-local block."
+    )
   if cfg.last_stride not in (1, 2):
     problems.append(f"model.last_stride: expected 1 or 2, got {cfg.last_stride!r}.")
   if cfg.split not in range(NUM_STAGES + 1):
