@@ -7,7 +7,7 @@ blocks, GeM, BNNeck, identity loss and the weighted regularisation triplet (WRT)
       --config.data.manual_dir=/data/SYSU-MM01 --config.model.pretrained=resnet50.npz
   python -m vireid_jax.regdb_trials --config=configs/agw.py:regdb --config.data.manual_dir=/data/RegDB ...
   python -m vireid_jax.main --config=configs/agw.py:llcm --config.data.manual_dir=/data/LLCM ...
-  python -m vireid_jax.main --config=configs/agw.py:synthetic      # CPU (README, Training: result and time); make demo
+  python -m vireid_jax.main --config=configs/agw.py:synthetic      # CPU (README, Training: result and time)
 
 Expected (the authors' README; quoted in HcTri Table X and DPAN Table 1): SYSU-MM01 all-search
 single-shot R1 47.50, mAP 47.65, mINP 35.30; indoor R1 54.17, mAP 62.97, mINP 59.23 (HcTri Table X).
@@ -143,7 +143,7 @@ CODE_ROWS = (
     ),
 )
 REFERENCE = {"sysu": CODE_ROWS, "regdb": CODE_ROWS}
-SYNTHETIC = common.SYNTHETIC_SCALE  # what `make demo` trains
+SYNTHETIC = common.SYNTHETIC_SCALE
 
 
 def get_config(arg: str | None = None):
@@ -153,4 +153,4 @@ def get_config(arg: str | None = None):
 
 __doc__ += common.table(ROWS, "Every setting and its source (the config applies these rows):")
 __doc__ += common.table(CODE_ROWS, "`:reference` (SYSU-MM01 and RegDB), where the released code differs:")
-__doc__ += common.table(SYNTHETIC, "`:synthetic` (`make demo`), besides the CPU sizes of `configs/common.py`:")
+__doc__ += common.table(SYNTHETIC, "`:synthetic`, besides the CPU sizes of `configs/common.py`:")
