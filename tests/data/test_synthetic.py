@@ -7,6 +7,7 @@ import pytest
 import scipy.io
 from PIL import Image
 
+from tests import runs
 from vireid_jax.data import synthetic
 
 SMALL = synthetic.SysuSpec(num_identities=10, num_train=5, num_val=2, images_per_camera=(2, 3), height=48, width=24)
@@ -126,3 +127,15 @@ def test_the_datasets_command_builds_and_describes_each(data_dir):
   assert done.returncode == 0, done.stderr[-2000:]
   for dataset in ("sysu_mm01", "regdb", "llcm"):
     assert f"{dataset} (synthetic) test:" in done.stdout, done.stdout[-2000:]
+
+
+def test_runs_started_at_once_prepare_the_data_one_after_the_other(tmp_path):
+  """Two first runs on one empty `data_dir` (two seeds started together): without the lock both
+  render and build the same trees and the second rename fails."""
+  args = ["--data_dir", str(tmp_path / "tfds")]
+  first, second = runs.run_modules([("vireid_jax.data.datasets", args, tmp_path)] * 2, parallel=2)
+  for done in (first, second):
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "llcm (synthetic) test:" in done.stdout, done.stdout[-2000:]
+  described = lambda out: [line for line in out.splitlines() if not line.startswith(("Downloading", "Dataset "))]
+  assert described(first.stdout) == described(second.stdout)  # the same data, less TFDS's build messages

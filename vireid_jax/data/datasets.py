@@ -12,6 +12,8 @@ size of the synthetic SYSU-MM01 tree; LLCM's and RegDB's have one size), `data_d
 from __future__ import annotations
 
 import collections
+import contextlib
+import fcntl
 import os
 import shutil
 import tempfile
@@ -134,15 +136,29 @@ def builder(config: Any) -> tfds.core.DatasetBuilder:
   return _prepared(config)
 
 
+@contextlib.contextmanager
+def _exclusive(data_dir: str):
+  """Holds `data_dir`'s lock file: runs started at once on one machine (two seeds, two users of a
+  shared folder) prepare its data one after the other, and the later ones find it prepared."""
+  os.makedirs(data_dir, exist_ok=True)
+  with open(os.path.join(data_dir, ".vireid_jax_prepare.lock"), "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def _prepared(config: Any) -> tfds.core.DatasetBuilder:
   data_dir = os.path.expanduser(config.data_dir)
   manual_dir = os.path.expanduser(config.manual_dir)
-  if not manual_dir:
-    manual_dir = synthetic_root(data_dir, config)
-    # Never mixed with files built from real data, by an older renderer or of another size.
-    data_dir = os.path.join(data_dir, f"synthetic_{synthetic_version(config)}")
-  b = BUILDERS[config.dataset](config=builder_config_name(config), data_dir=data_dir, file_format="array_record")
-  b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  with _exclusive(data_dir):
+    if not manual_dir:
+      manual_dir = synthetic_root(data_dir, config)
+      # Never mixed with files built from real data, by an older renderer or of another size.
+      data_dir = os.path.join(data_dir, f"synthetic_{synthetic_version(config)}")
+    b = BUILDERS[config.dataset](config=builder_config_name(config), data_dir=data_dir, file_format="array_record")
+    b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
   return b
 
 
