@@ -8,7 +8,7 @@ import scipy.io
 from PIL import Image
 
 from tests import runs
-from vireid_jax.data import synthetic
+from vireid_jax.data import datasets, synthetic
 
 SMALL = synthetic.SysuSpec(num_identities=10, num_train=5, num_val=2, images_per_camera=(2, 3), height=48, width=24)
 
@@ -139,3 +139,13 @@ def test_runs_started_at_once_prepare_the_data_one_after_the_other(tmp_path):
     assert "llcm (synthetic) test:" in done.stdout, done.stdout[-2000:]
   described = lambda out: [line for line in out.splitlines() if not line.startswith(("Downloading", "Dataset "))]
   assert described(first.stdout) == described(second.stdout)  # the same data, less TFDS's build messages
+
+
+def test_a_built_data_dir_this_process_cannot_write_to_is_read_without_the_lock(sysu, monkeypatch):
+  cfg, built, _ = sysu
+
+  def refuse(path, *args, **kwargs):
+    raise PermissionError(13, "Permission denied", path)
+
+  monkeypatch.setattr(datasets.os, "makedirs", refuse)  # root ignores file modes: refuse as a read-only folder does
+  assert len(datasets.sources(cfg)["test"]) == len(built["test"])

@@ -139,14 +139,17 @@ def builder(config: Any) -> tfds.core.DatasetBuilder:
 @contextlib.contextmanager
 def _exclusive(data_dir: str):
   """Holds `data_dir`'s lock file: runs started at once on one machine (two seeds, two users of a
-  shared folder) prepare its data one after the other, and the later ones find it prepared."""
-  os.makedirs(data_dir, exist_ok=True)
-  with open(os.path.join(data_dir, ".vireid_jax_prepare.lock"), "w") as lock:
+  shared folder) prepare its data one after the other, and the later ones find it prepared. A
+  folder this process cannot write to needs no lock: nothing can be prepared there."""
+  try:
+    os.makedirs(data_dir, exist_ok=True)
+    lock = open(os.path.join(data_dir, ".vireid_jax_prepare.lock"), "a")
+  except OSError:
+    yield
+    return
+  with lock:
     fcntl.flock(lock, fcntl.LOCK_EX)
-    try:
-      yield
-    finally:
-      fcntl.flock(lock, fcntl.LOCK_UN)
+    yield
 
 
 def _prepared(config: Any) -> tfds.core.DatasetBuilder:
