@@ -72,7 +72,10 @@ def main(argv):
           "complete checkpoint.",
           flush=True,
       )
-      raise SystemExit(128 + signum) from None
+      sys.stderr.flush()
+      # At once: a checkpoint write still in Orbax's threads would abort the interpreter's exit
+      # ("terminate called ..."); cut short, it leaves a temporary folder that restores skip.
+      os._exit(128 + signum)
   else:
     results = inference.evaluate_checkpoint(config, workdir, _CHECKPOINT.value)
   print(evaluate.format_table(results))
