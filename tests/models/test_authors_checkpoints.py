@@ -81,13 +81,12 @@ def test_agw_and_caj_checkpoint_forward_matches_numpy(tmp_path, config, arg):
     fmap = reference.two_stream(x, state, modality, split=1, blocks=cfg.blocks, non_local_at=cfg.non_local)
     np.testing.assert_allclose(np.asarray(out["feature_map"]), fmap, rtol=1e-3, atol=1e-3 * np.abs(fmap).max())
     pooled = reference.gem(fmap, 3.0)  # the code's GeM: p = 3, + 1e-12 inside the root
-    # random weights spread the channels over 11 decades: float32 resolves the small ones only
-    # to a millionth of the largest
-    np.testing.assert_allclose(np.asarray(out["pooled"]), pooled, rtol=1e-3, atol=1e-6 * np.abs(pooled).max())
+    # element by element: GeM's cube of a float32 feature map that sums large terms of both signs
+    # leaves up to 1.3e-3 of relative error in a channel (1 of 512 with these random weights)
+    np.testing.assert_allclose(np.asarray(out["pooled"]), pooled, rtol=2e-3)
     bn = reference.bn(pooled, state, "bottleneck")
-    np.testing.assert_allclose(np.asarray(out["bn"]), bn, rtol=1e-3, atol=1e-6 * np.abs(bn).max())
-    logits = bn @ state["classifier.weight"].T
-    np.testing.assert_allclose(np.asarray(out["logits"]), logits, rtol=1e-3, atol=1e-6 * np.abs(logits).max())
+    np.testing.assert_allclose(np.asarray(out["bn"]), bn, rtol=2e-3, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(out["logits"]), bn @ state["classifier.weight"].T, rtol=1e-3, atol=1e-5)
 
 
 def test_hctri_checkpoint_forward_matches_numpy(tmp_path):
