@@ -91,6 +91,26 @@ def test_the_readme_spread_is_the_record():
   runs = {(r["machine"], r["seed"], r["threads"]): r["trained"] for r in RECORD[test_learning.DEMO]["runs"]}
   by_threads = max(abs(runs[m, seed, 1] - runs[m, seed, 2]) for m, seed, t in runs if t == 1 and (m, seed, 2) in runs)
   assert f"one seed's moves by up to {by_threads:.1f} points between 1 and 2 threads" in text
+  by_run = {}
+  for (_, seed, t), trained in runs.items():
+    by_run.setdefault((seed, t), []).append(trained)
+  by_cpu = max(max(v) - min(v) for v in by_run.values())
+  assert f"one seed on one thread count by up to {by_cpu:.1f} points between the two CPUs" in text
+  assert len({m for m, _, _ in runs}) == 2
+
+
+def test_the_readme_cpu_time_ratio_is_the_record():
+  """How much longer a run takes on the AMD EPYC than the same run (method, seed, threads) on the
+  Intel Xeon."""
+  ratios = []
+  for record in RECORD.values():
+    runs = {(r["machine"].split(", ")[-1], r["seed"], r["threads"]): r["seconds"] for r in record["runs"]}
+    ratios += [
+        s / runs["Intel(R) Xeon(R) Processor", seed, t] for (cpu, seed, t), s in runs.items() if cpu == "AMD EPYC"
+    ]
+  assert ratios
+  text = " ".join(README.split())
+  assert f"where a run takes {min(ratios):.1f}-{max(ratios):.1f} times as long" in text
 
 
 @pytest.mark.parametrize("method", configs.methods())
