@@ -15,10 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Renders the synthetic SYSU-MM01 tree, trains MSO on it from scratch (a few minutes on 2 CPU
-# cores), evaluates with the SYSU protocol and prints the table (also in workdir/mso/results.json).
+# Renders the synthetic SYSU-MM01 tree, trains DANet on it from scratch (a few minutes on 2 CPU
+# cores), evaluates with the SYSU protocol and prints the table (also in workdir/danet/results.json).
 demo: $(STAMP)
-	$(BIN)/python -m vireid_jax.main --config=configs/mso.py:synthetic --workdir=workdir/mso \
+	$(BIN)/python -m vireid_jax.main --config=configs/danet.py:synthetic --workdir=workdir/danet \
 	    --config.data.data_dir=workdir/data
 
 # Two worker processes: most of the suite's time is compiling, which runs on one core.

@@ -6,7 +6,7 @@ mutual learning (eqs. 4-5); total loss eq. 6: L_id + lambda_1 L_cc + lambda_2 L_
   python -m vireid_jax.main --config=configs/danet.py --workdir=runs/danet \
       --config.data.manual_dir=/data/SYSU-MM01 --config.model.pretrained=resnet50.npz
   python -m vireid_jax.regdb_trials --config=configs/danet.py:regdb --config.data.manual_dir=/data/RegDB ...
-  python -m vireid_jax.main --config=configs/danet.py:synthetic      # CPU (README, Training: result and time)
+  python -m vireid_jax.main --config=configs/danet.py:synthetic      # CPU (README, Training: result and time); make demo
 
 Expected (Table 1, SYSU-MM01 single-shot): all-search R1 66.89, mAP 64.69; indoor R1 73.21, mAP
 78.11 (multi-shot all 72.53 / 59.53, indoor 80.30 / 72.15). RegDB (Table 2): visible-to-infrared R1
@@ -132,7 +132,7 @@ ROWS = (
     Row("test distance", "eval.distance", "euclidean", "silent", note="our default"),
 )
 
-SYNTHETIC = common.SYNTHETIC_SCALE
+SYNTHETIC = common.SYNTHETIC_SCALE  # what `make demo` trains
 RESULTS = {  # all-search and indoor single-shot SYSU-MM01, RegDB both directions
     "sysu_all": common.Result("Table 1", "66.89", "64.69"),
     "sysu_indoor": common.Result("Table 1", "73.21", "78.11"),
@@ -151,4 +151,4 @@ def get_config(arg: str | None = None):
 
 
 __doc__ += common.table(ROWS, "Every setting and its source (the config applies these rows):")
-__doc__ += common.table(SYNTHETIC, "`:synthetic`, besides the CPU sizes of `configs/common.py`:")
+__doc__ += common.table(SYNTHETIC, "`:synthetic` (`make demo`), besides the CPU sizes of `configs/common.py`:")

@@ -7,7 +7,7 @@ L_pef + L_id + L_wrt + L_cmcc.
   python -m vireid_jax.main --config=configs/mso.py --workdir=runs/mso \
       --config.data.manual_dir=/data/SYSU-MM01 --config.model.pretrained=resnet50.npz \
       --config.loss.terms.perceptual_edge.vgg16=vgg16.npz
-  python -m vireid_jax.main --config=configs/mso.py:synthetic      # CPU (README, Training: result and time); make demo
+  python -m vireid_jax.main --config=configs/mso.py:synthetic      # CPU (README, Training: result and time)
 
 Expected (Table 1, SYSU-MM01): all-search single-shot R1 58.70, mAP 56.42 (mINP 42.04, Table 3),
 multi-shot 65.85 / 49.56; indoor single-shot 63.09 / 70.31, multi-shot 72.06 / 61.69. RegDB
@@ -151,7 +151,7 @@ ROWS = (
     Row("test distance", "eval.distance", "cosine", f"{IMPL}: 'we use cosine distance'"),
 )
 
-SYNTHETIC = common.SYNTHETIC_SCALE  # what `make demo` trains
+SYNTHETIC = common.SYNTHETIC_SCALE
 RESULTS = {  # all-search and indoor single-shot SYSU-MM01, RegDB both directions
     "sysu_all": common.Result("Table 1 (mINP: Table 3)", "58.70", "56.42", "42.04"),
     "sysu_indoor": common.Result("Table 1", "63.09", "70.31"),
@@ -167,4 +167,4 @@ def get_config(arg: str | None = None):
 
 
 __doc__ += common.table(ROWS, "Every setting and its source (the config applies these rows):")
-__doc__ += common.table(SYNTHETIC, "`:synthetic` (`make demo`), besides the CPU sizes of `configs/common.py`:")
+__doc__ += common.table(SYNTHETIC, "`:synthetic`, besides the CPU sizes of `configs/common.py`:")

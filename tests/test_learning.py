@@ -8,7 +8,7 @@ import pytest
 import configs
 from benchmarks import synthetic_learning
 
-DEMO = "mso"  # what `make demo` trains
+DEMO = "danet"  # what `make demo` trains
 DEMO_MAP = 30.0  # the README's promise for `make demo`
 LEARNS = 2.0  # trained mAP over the larger of the untrained model's and random features'
 DEMO_LEARNS = 3.0

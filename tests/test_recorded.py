@@ -158,15 +158,19 @@ def test_the_readme_demo_result_is_the_record():
   assert f"{min(two):.1f}-{max(two):.1f} minutes of training and evaluation on 2 threads" in " ".join(README.split())
 
 
-def test_agw_is_not_the_demo_because_its_lowest_run_nears_the_demos_bar():
-  lowest = RECORD["agw"]["trained_min"]
-  assert test_learning.DEMO != "agw" and lowest - test_learning.DEMO_MAP < test_learning.MARGIN, lowest
+def test_the_demo_is_the_method_whose_runs_spread_least():
+  """Issue: the demo's all-search mAP moves by at most 3 points over seeds and thread counts."""
+  spread = {m: r["trained_max"] - r["trained_min"] for m, r in RECORD.items()}
+  assert min(spread, key=spread.get) == test_learning.DEMO and spread[test_learning.DEMO] <= 3.0, spread
+  within = [m for m, v in spread.items() if v <= 3.0]
+  mso = RECORD["mso"]
   quoted = (
-      f"because AGW's lowest run at this size ends {lowest - test_learning.DEMO_MAP:.1f} points above the demo's bar"
+      f"because its runs spread least: {spread[test_learning.DEMO]:.1f} points over the recorded runs, the only "
+      f"method within 3 (MSO learns most, {mso['trained_min']:.1f}-{mso['trained_max']:.1f}, but moves by "
+      f"{spread['mso']:.1f};"
   )
-  assert f"{quoted} of {test_learning.DEMO_MAP:.0f}, nearer than the {test_learning.MARGIN:.0f} points" in " ".join(
-      README.split()
-  )
+  assert within == [test_learning.DEMO] and quoted in " ".join(README.split()), quoted
+  assert max(RECORD, key=lambda m: RECORD[m]["trained_min"]) == "mso"
 
 
 @pytest.mark.parametrize("method", configs.methods())
