@@ -158,9 +158,8 @@ CODE_ROWS = (  # both datasets
     Row("K images with replacement", "data.pk_replacement", True, "–", "utils.py: np.random.choice(pos, K)"),
     Row("resize filter", "data.augment.interpolation", "lanczos", "–", "data_loader.py: Image.ANTIALIAS"),
 )
-# Width 16 from random weights at the CPU default of 100 identities, trained for 40 epochs rather
-# than 20: at the demo's scale (common.SYNTHETIC_SCALE) its five runs spread wider in our trial (not
-# part of the record).
+# Width 16 from random weights at the CPU default of 100 identities: at the demo's scale
+# (common.SYNTHETIC_SCALE) its five runs spread wider in our trial (not part of the record).
 SYNTHETIC = (
     Row(
         ":synthetic: part dimension d",
@@ -195,7 +194,7 @@ SYNTHETIC = (
         "untrained mAP (README, Training)",
     ),
     Row(":synthetic: decay epochs", "optimizer.decay_at", (30, 38), "–", note="our choice: the CPU default's, scaled"),
-    Row(":synthetic: evaluate every", "train.eval_every", 260, "–", note="our choice: about every 10 epochs"),
+    Row(":synthetic: evaluate every", "train.eval_every", 260, "–", note="our choice: every 10 epochs"),
 )
 REFERENCE = {
     "sysu": CODE_ROWS
