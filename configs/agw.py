@@ -143,7 +143,7 @@ CODE_ROWS = (
     ),
 )
 REFERENCE = {"sysu": CODE_ROWS, "regdb": CODE_ROWS}
-SYNTHETIC = common.SYNTHETIC_SCALE
+SYNTHETIC = common.SYNTHETIC_SCALE + (common.ZERO_INIT_RESIDUAL,)
 
 
 def get_config(arg: str | None = None):

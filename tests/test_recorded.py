@@ -98,6 +98,15 @@ def test_the_readme_spread_is_the_record():
       f"{SPREAD['hctri']:.1f} points on one CPU"
   )
   assert hctri in text, hctri
+  assert synthetic_learning.synthetic_config("agw", 0, "").model.zero_init_residual
+  assert len(RECORD["agw"]["machines"]) == 1
+  agw = {(r["seed"], r["threads"]): r["trained"] for r in RECORD["agw"]["runs"]}
+  agw_threads = max(abs(agw[seed, 1] - agw[seed, 2]) for seed, t in agw if t == 1)
+  agw_text = (
+      f"its five runs on the Intel Xeon move by {SPREAD['agw']:.1f} points, one seed's by at most "
+      f"{agw_threads:.1f} between 1 and 2 threads"
+  )
+  assert agw_text in text, agw_text
   runs = {(r["machine"], r["seed"], r["threads"]): r["trained"] for r in RECORD[test_learning.DEMO]["runs"]}
   by_threads = max(abs(runs[m, seed, 1] - runs[m, seed, 2]) for m, seed, t in runs if t == 1 and (m, seed, 2) in runs)
   assert f"one seed's moves by up to {by_threads:.1f} points between 1 and 2 threads" in text

@@ -324,3 +324,24 @@ def test_a_non_local_position_given_twice_is_refused():
       "model.non_local: a (stage, block) pair appears twice in ((2, 0), (2, 0), (3, 0)); "
       "a block is followed by at most one non-local block."
   ]
+
+
+def test_zero_init_residual_starts_each_block_as_its_shortcut():
+  """`model.zero_init_residual` changes only each bottleneck's last BN scale, to 0 (the same random
+  draws otherwise), and the block then computes relu(shortcut(x)), checked in numpy."""
+  plain, zeroed = (build_model(tiny(non_local=(), seed=3, zero_init_residual=z), 10) for z in (False, True))
+  a, b = (dict(nnx.to_flat_state(nnx.state(m))) for m in (plain, zeroed))
+  differ = {k for k in a if not np.array_equal(a[k][...], b[k][...])}
+  assert len(differ) == 4 and all(k[-2:] == ("bn3", "scale") for k in differ)  # one block in each of layer1..4
+  assert all(not np.any(b[k][...]) for k in differ)
+  block = zeroed.shared[0].blocks[0]
+  rng = np.random.default_rng(0)
+  conv, bn = block.downsample_conv, block.downsample_bn  # 1x1 stride-1 projection, BN in eval mode
+  for stat in (bn.mean, bn.var, bn.scale, bn.bias):
+    stat[...] = jnp.asarray(rng.uniform(0.5, 1.5, stat[...].shape), jnp.float32)
+  zeroed.eval()
+  x = rng.normal(size=(2, 8, 4, 8)).astype(np.float32)
+  projected = x @ np.asarray(conv.kernel[...])[0, 0]
+  mean, var, scale, bias = (np.asarray(v[...]) for v in (bn.mean, bn.var, bn.scale, bn.bias))
+  expected = np.maximum((projected - mean) / np.sqrt(var + bn.epsilon) * scale + bias, 0)
+  np.testing.assert_allclose(block(jnp.asarray(x)), expected, rtol=1e-5, atol=1e-6)

@@ -41,13 +41,16 @@ class Stem(nnx.Module):
 
 
 class Bottleneck(nnx.Module):
-  """1x1 -> 3x3 (stride) -> 1x1 (x4 channels), projection shortcut when the shape changes."""
+  """1x1 -> 3x3 (stride) -> 1x1 (x4 channels), projection shortcut when the shape changes.
 
-  def __init__(self, cin: int, width: int, stride: int, *, rngs: nnx.Rngs):
+  `zero_residual`: the residual branch's last BatchNorm scale starts at 0, so the block starts as
+  its shortcut (Goyal et al. 2017, sec. 5.1; torchvision's `zero_init_residual`)."""
+
+  def __init__(self, cin: int, width: int, stride: int, *, zero_residual: bool = False, rngs: nnx.Rngs):
     self.conv1, self.bn1 = conv(cin, width, 1, 1, rngs), batch_norm(width, rngs)
     self.conv2, self.bn2 = conv(width, width, 3, stride, rngs), batch_norm(width, rngs)
     self.conv3 = conv(width, width * EXPANSION, 1, 1, rngs)
-    self.bn3 = batch_norm(width * EXPANSION, rngs)
+    self.bn3 = batch_norm(width * EXPANSION, rngs, zero_scale=zero_residual)
     if stride != 1 or cin != width * EXPANSION:
       self.downsample_conv = conv(cin, width * EXPANSION, 1, stride, rngs)
       self.downsample_bn = batch_norm(width * EXPANSION, rngs)
@@ -62,11 +65,19 @@ class Bottleneck(nnx.Module):
     return nnx.relu(y + shortcut)
 
 
-def stage_blocks(cin: int, width: int, blocks: int, stride: int, rngs: nnx.Rngs) -> nnx.List:
+def stage_blocks(
+    cin: int, width: int, blocks: int, stride: int, rngs: nnx.Rngs, zero_residual: bool = False
+) -> nnx.List:
   """One stage (layerN) as a list of bottlenecks; the first one carries the stride."""
   return nnx.List(
       [
-          Bottleneck(cin if i == 0 else width * EXPANSION, width, stride if i == 0 else 1, rngs=rngs)
+          Bottleneck(
+              cin if i == 0 else width * EXPANSION,
+              width,
+              stride if i == 0 else 1,
+              zero_residual=zero_residual,
+              rngs=rngs,
+          )
           for i in range(blocks)
       ]
   )

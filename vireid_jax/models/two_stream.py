@@ -130,9 +130,10 @@ class Stage(nnx.Module):
       non_local_inner: int | str,
       non_local_kind: str,
       *,
+      zero_residual: bool,
       rngs: nnx.Rngs,
   ):
-    self.blocks = stage_blocks(cin, width, blocks, stride, rngs)
+    self.blocks = stage_blocks(cin, width, blocks, stride, rngs, zero_residual)
     channels = width * EXPANSION
     inner = channels // 2 if non_local_inner == "half" else int(non_local_inner)
     self.non_local_after = tuple(non_local_after)
@@ -166,7 +167,14 @@ class TwoStreamReID(nnx.Module):
     def make(stage: int) -> nnx.Module:
       if stage == 0:
         return Stem(cfg.width, rngs=rngs)
-      return Stage(*shapes[stage - 1], non_local[stage], cfg.non_local_inner, cfg.non_local_kind, rngs=rngs)
+      return Stage(
+          *shapes[stage - 1],
+          non_local[stage],
+          cfg.non_local_inner,
+          cfg.non_local_kind,
+          zero_residual=cfg.zero_init_residual,
+          rngs=rngs,
+      )
 
     self.split = split
     self.specific = nnx.List([nnx.List([make(i) for i in range(split)]) for _ in range(2)])
