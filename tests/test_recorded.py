@@ -98,15 +98,17 @@ def test_the_readme_spread_is_the_record():
       f"{SPREAD['hctri']:.1f} points on one CPU"
   )
   assert hctri in text, hctri
-  assert synthetic_learning.synthetic_config("agw", 0, "").model.zero_init_residual
-  assert len(RECORD["agw"]["machines"]) == 1
-  agw = {(r["seed"], r["threads"]): r["trained"] for r in RECORD["agw"]["runs"]}
-  agw_threads = max(abs(agw[seed, 1] - agw[seed, 2]) for seed, t in agw if t == 1)
-  agw_text = (
-      f"its five runs on the Intel Xeon move by {SPREAD['agw']:.1f} points, one seed's by at most "
-      f"{agw_threads:.1f} between 1 and 2 threads"
+  by_seed = {}
+  for method in ("agw", "mso"):
+    assert synthetic_learning.synthetic_config(method, 0, "").model.zero_init_residual
+    assert len(RECORD[method]["machines"]) == 1
+    run = {(r["seed"], r["threads"]): r["trained"] for r in RECORD[method]["runs"]}
+    by_seed[method] = max(abs(run[seed, 1] - run[seed, 2]) for seed, t in run if t == 1)
+  zero_init = (
+      f"AGW's five runs move by {SPREAD['agw']:.1f} points, one seed's by at most {by_seed['agw']:.1f} between "
+      f"1 and 2 threads, and MSO's by {SPREAD['mso']:.1f} and {by_seed['mso']:.1f}"
   )
-  assert agw_text in text, agw_text
+  assert zero_init in text, zero_init
   runs = {(r["machine"], r["seed"], r["threads"]): r["trained"] for r in RECORD[test_learning.DEMO]["runs"]}
   by_threads = max(abs(runs[m, seed, 1] - runs[m, seed, 2]) for m, seed, t in runs if t == 1 and (m, seed, 2) in runs)
   assert f"one seed's moves by up to {by_threads:.1f} points between 1 and 2 threads" in text
@@ -176,13 +178,15 @@ def test_the_readme_demo_result_is_the_record():
 
 def test_the_demo_is_the_method_whose_runs_spread_least():
   """Issue: the demo's all-search mAP moves by at most DEMO_SPREAD points over seeds and thread
-  counts; no other method's does."""
+  counts; it spreads least of the methods recorded on two CPUs (MSO, on one, spreads less)."""
   bound, mso = test_learning.DEMO_SPREAD, RECORD["mso"]
-  assert [m for m, v in SPREAD.items() if v <= bound] == [test_learning.DEMO], SPREAD
+  two_cpus = {m: v for m, v in SPREAD.items() if len(RECORD[m]["machines"]) == 2}
+  assert SPREAD[test_learning.DEMO] <= bound and min(two_cpus, key=two_cpus.get) == test_learning.DEMO, SPREAD
+  assert len(mso["machines"]) == 1 and SPREAD["mso"] < SPREAD[test_learning.DEMO]
   quoted = (
-      f"because its runs spread least: {SPREAD[test_learning.DEMO]:.1f} points over the recorded runs, the only "
-      f"method within {bound:.0f} (MSO learns most, {mso['trained_min']:.1f}-{mso['trained_max']:.1f}, but moves "
-      f"by {SPREAD['mso']:.1f};"
+      f"because its runs spread least over two CPUs: {SPREAD[test_learning.DEMO]:.1f} points over the recorded "
+      f"runs (MSO learns more, {mso['trained_min']:.1f}-{mso['trained_max']:.1f}, and moves by {SPREAD['mso']:.1f}, "
+      "so far recorded on one CPU;"
   )
   assert quoted in " ".join(README.split()), quoted
   assert max(RECORD, key=lambda m: RECORD[m]["trained_min"]) == "mso"
