@@ -133,6 +133,7 @@ MEASURED = (
     "(not part of the recorded benchmark)"
 )
 SYNTHETIC = common.SYNTHETIC_SCALE + (
+    common.ZERO_INIT_RESIDUAL,
     Row(
         ":synthetic: CMDC reduction",
         "loss.terms.dual_constraint.reduction",

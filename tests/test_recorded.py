@@ -99,14 +99,15 @@ def test_the_readme_spread_is_the_record():
   )
   assert hctri in text, hctri
   by_seed = {}
-  for method in ("agw", "mso"):
+  for method in ("agw", "mso", "cmdc"):
     assert synthetic_learning.synthetic_config(method, 0, "").model.zero_init_residual
     assert len(RECORD[method]["machines"]) == 1
     run = {(r["seed"], r["threads"]): r["trained"] for r in RECORD[method]["runs"]}
     by_seed[method] = max(abs(run[seed, 1] - run[seed, 2]) for seed, t in run if t == 1)
   zero_init = (
       f"AGW's five runs move by {SPREAD['agw']:.1f} points, one seed's by at most {by_seed['agw']:.1f} between "
-      f"1 and 2 threads, and MSO's by {SPREAD['mso']:.1f} and {by_seed['mso']:.1f}"
+      f"1 and 2 threads, MSO's by {SPREAD['mso']:.1f} and {by_seed['mso']:.1f}, and DPAN + CMDC's by "
+      f"{SPREAD['cmdc']:.1f} and {by_seed['cmdc']:.1f}"
   )
   assert zero_init in text, zero_init
   runs = {(r["machine"], r["seed"], r["threads"]): r["trained"] for r in RECORD[test_learning.DEMO]["runs"]}
