@@ -1,7 +1,7 @@
 """Every method's `:synthetic` config really learns: trained from random weights on the synthetic
 SYSU-MM01 tree (as `benchmarks.synthetic_learning` measures it), it must beat chance and its own
 untrained model clearly (all-search mAP); the demo's config must reach the README's bar.
-About 3-6 minutes per method on 2 CPU cores."""
+About 3-8 minutes per method on 2 CPU cores."""
 
 import pytest
 

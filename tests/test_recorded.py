@@ -92,12 +92,6 @@ def test_the_readme_spread_is_the_record():
       m: int(10 * r["trained_min"] / max(r["untrained_max"], r["random_max"])) / 10 for m, r in RECORD.items()
   }  # rounded down
   assert f"DPAN + CMDC learns clearly ({times['cmdc']:.1f} times its untrained mAP or more)" in text
-  assert len(RECORD["hctri"]["machines"]) == 1 and times["hctri"] >= 3
-  hctri = (
-      f"above 3 times its untrained mAP (to {times['hctri']:.1f}), but its five runs still move by "
-      f"{SPREAD['hctri']:.1f} points on one CPU"
-  )
-  assert hctri in text, hctri
   by_seed = {}
   for method in ("agw", "mso", "cmdc"):
     assert synthetic_learning.synthetic_config(method, 0, "").model.zero_init_residual
@@ -110,11 +104,16 @@ def test_the_readme_spread_is_the_record():
       f"{SPREAD['cmdc']:.1f} and {by_seed['cmdc']:.1f}"
   )
   assert zero_init in text, zero_init
-  caj = RECORD["caj"]
-  assert synthetic_learning.synthetic_config("caj", 0, "").model.width == 32 and len(caj["machines"]) == 1
+  caj, hctri = RECORD["caj"], RECORD["hctri"]
+  for method in ("caj", "hctri"):
+    assert synthetic_learning.synthetic_config(method, 0, "").model.width == 32
+    assert len(RECORD[method]["machines"]) == 1
   wide = (
-      f"its five runs move by {SPREAD['caj']:.1f} points and learn more, "
-      f"{caj['trained_min']:.1f}-{caj['trained_max']:.1f}"
+      f"CAJ's five runs move by {SPREAD['caj']:.1f} points and learn more, "
+      f"{caj['trained_min']:.1f}-{caj['trained_max']:.1f} (33.0-40.3, a spread of 7.2, there at width 16, in the "
+      f"record up to commit 3579f30), and HcTri's by {SPREAD['hctri']:.1f}, "
+      f"{hctri['trained_min']:.1f}-{hctri['trained_max']:.1f}, its lowest run {times['hctri']:.1f} times its "
+      "untrained mAP"
   )
   assert wide in text, wide
   runs = {(r["machine"], r["seed"], r["threads"]): r["trained"] for r in RECORD[test_learning.DEMO]["runs"]}
