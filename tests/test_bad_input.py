@@ -142,7 +142,7 @@ CASES = {
         ],
         2,
         r"model\.pretrained: .*resnet50\.npz: not a torchvision ResNet-50 state dict \(\d+ problems\):\n"
-        r"  conv1\.weight has shape \(64, 3, 7, 7\), expected \(16, 3, 7, 7\)",
+        r"  conv1\.weight has shape \(64, 3, 7, 7\), expected \(32, 3, 7, 7\)",
     ),
     "unknown config variant": (
         "main",
