@@ -87,7 +87,7 @@ def test_agw_and_caj_checkpoint_forward_matches_numpy(tmp_path, config, arg):
     pooled = reference.gem(ours, 3.0)  # the code's GeM: p = 3, + 1e-12 inside the root
     np.testing.assert_allclose(np.asarray(out["pooled"]), pooled, rtol=1e-5)
     bn = reference.bn(pooled, state, "bottleneck")
-    np.testing.assert_allclose(np.asarray(out["bn"]), bn, rtol=1e-5, atol=1e-5 * np.abs(bn).max())
+    np.testing.assert_allclose(np.asarray(out["bn"]), bn, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(np.asarray(out["logits"]), bn @ state["classifier.weight"].T, rtol=1e-3, atol=1e-5)
 
 
