@@ -84,7 +84,7 @@ def test_every_term_gives_a_finite_scalar_and_gradient_through_the_trainer(sampl
     assert values[name].shape == () and values[name].dtype == jnp.float32, name
     assert np.isfinite(float(values[name])), name
     grads = gradient(pullback, {k: jnp.float32(k == name) for k in values})
-    norms = [float(jnp.linalg.norm(g)) for g in jax.tree.leaves(grads)]
+    norms = [np.linalg.norm(np.asarray(g)) for g in jax.tree.leaves(grads)]  # NumPy: no program per shape
     assert all(np.isfinite(norms)) and max(norms) > 0, name
   new_state, metrics = jax.jit(lambda s, b: train.train_step(program, s, b))(state, batch)  # the trainer's step
   assert all(np.isfinite(float(metrics[f"loss/{name}"])) for name in terms)

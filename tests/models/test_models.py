@@ -176,7 +176,7 @@ def test_tiny_forward_backward_and_batch_norm_modes():
     return total, nnx.state(trained, nnx.Not(nnx.Param))
 
   grads, updated = jax.jit(jax.grad(loss, has_aux=True))(params, rest)
-  assert all(bool(jnp.isfinite(g).all()) for g in jax.tree.leaves(grads))
+  assert all(np.isfinite(np.asarray(g)).all() for g in jax.tree.leaves(grads))  # NumPy: no program per shape
   assert float(jnp.abs(grads["shared"][0]["blocks"][0]["conv1"]["kernel"][...]).sum()) > 0
 
   before = np.asarray(model.specific[0][0].bn1.mean[...]).copy()
