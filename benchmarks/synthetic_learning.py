@@ -1,6 +1,8 @@
 """How robustly each method's `:synthetic` config learns: all-search mAP over seeds and thread counts.
 
   python -m benchmarks.synthetic_learning [--methods=agw,hctri] [--runs=0/1,1/1,0/2,1/2,2/2]
+  python -m benchmarks.synthetic_learning --methods=agw --set=data.augment.height=64 \
+      --set=data.augment.width=32 --out=benchmarks/results/synthetic_trials/agw_64x32.json
 
 Floating-point reduction order differs between CPUs (AVX2, AVX-512) and between thread counts, and
 with it every training curve. One machine reproduces that spread with other seeds and other
@@ -16,8 +18,14 @@ random-feature mAP, the machines); a method measured again on another machine ke
 the first, unless its config has changed since (`config_changes`), which drops them all. The
 README's learning table and demo result and `tests/test_learning.py`'s thresholds are checked
 against this record, and the record against today's configs (`tests/test_recorded.py`).
+
+A trial, a change to the configs measured before (or instead of) making it, sets fields with
+`--set=field=value` (a Python literal) and writes its own record with `--out`: under
+`benchmarks/results/synthetic_trials/`, where the README's account of what did not narrow the runs
+quotes it (`tests/test_recorded.py`).
 """
 
+import ast
 import importlib
 import json
 import os
@@ -31,23 +39,25 @@ import numpy as np
 from absl import app, flags
 
 import configs
+from configs import common
 from vireid_jax import evaluate, inference, train
 from vireid_jax.data import datasets
 
 FLAGS = flags.FLAGS
 
 
-def synthetic_config(method: str, seed: int, data_dir: str):
+def synthetic_config(method: str, seed: int, data_dir: str, overrides: dict | None = None):
+  """`method:synthetic` for one run: its seed, the data folder and a trial's `overrides` (field: value)."""
   cfg = importlib.import_module(f"configs.{method}").get_config("synthetic")
   cfg.seed = cfg.model.seed = seed
   cfg.data.data_dir = data_dir
   cfg.eval.figures = False
-  return cfg
+  return common.apply(cfg, [common.Row("--set", field, value, "–") for field, value in (overrides or {}).items()])
 
 
-def recorded_config(method: str) -> dict:
-  """`method:synthetic` as every run trains it, flattened to dotted fields, less what each run sets
-  (its seed, the data folder)."""
+def recorded_config(method: str, overrides: dict | None = None) -> dict:
+  """`method:synthetic` (with a trial's `overrides`) as every run trains it, flattened to dotted
+  fields, less what each run sets (its seed, the data folder)."""
 
   def flat(tree: dict, prefix: str = "") -> dict:
     out = {}
@@ -55,8 +65,9 @@ def recorded_config(method: str) -> dict:
       out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key: value})
     return out
 
-  fields = flat(json.loads(synthetic_config(method, 0, "").to_json_best_effort()))
-  return {k: v for k, v in sorted(fields.items()) if k not in ("seed", "model.seed", "data.data_dir")}
+  fields = flat(json.loads(synthetic_config(method, 0, "", overrides).to_json_best_effort()))
+  per_run = {"seed", "model.seed", "data.data_dir"} - set(overrides or {})
+  return {k: v for k, v in sorted(fields.items()) if k not in per_run}
 
 
 def config_changes(recorded: dict, current: dict) -> list[str]:
@@ -70,10 +81,10 @@ def config_changes(recorded: dict, current: dict) -> list[str]:
   ]
 
 
-def measure(method: str, seed: int, data_dir: str) -> dict:
-  """Trains `method:synthetic` with `seed` in a temporary work directory; its all-search mAP, the
-  untrained model's and random features'."""
-  cfg = synthetic_config(method, seed, data_dir)
+def measure(method: str, seed: int, data_dir: str, overrides: dict | None = None) -> dict:
+  """Trains `method:synthetic` with `seed` (and a trial's `overrides`) in a temporary work
+  directory; its all-search mAP, the untrained model's and random features'."""
+  cfg = synthetic_config(method, seed, data_dir, overrides)
   start = time.perf_counter()
   with tempfile.TemporaryDirectory() as workdir:
     trained = train.train_and_evaluate(cfg, workdir)
@@ -110,6 +121,7 @@ def run_all(jobs: list[tuple[str, int, int]]) -> dict[tuple[str, int, int], dict
           "benchmarks.synthetic_learning",
           f"--worker={job[0]}/{job[1]}",
           f"--data_dir={FLAGS.data_dir}",
+          *(f"--set={assignment}" for assignment in FLAGS.set),
       ]
       proc = subprocess.Popen(
           cmd,
@@ -143,6 +155,18 @@ def machine() -> str:
   return ", ".join(filter(None, (platform.machine(), f"{os.cpu_count()} cores", vector, model)))
 
 
+def overrides() -> dict:
+  """`--set` as field: value."""
+  out = {}
+  for assignment in FLAGS.set:
+    field, _, value = assignment.partition("=")
+    try:
+      out[field] = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+      raise SystemExit(f"--set={assignment}: expected field=value with a Python literal value ('64', \"'bilinear'\").")
+  return out
+
+
 def summary(runs: list[dict]) -> dict:
   trained = [r["trained"] for r in runs]
   return dict(
@@ -159,7 +183,7 @@ def main(argv):
   del argv
   if FLAGS.worker:
     method, seed = FLAGS.worker.split("/")
-    print(json.dumps(measure(method, int(seed), FLAGS.data_dir)))
+    print(json.dumps(measure(method, int(seed), FLAGS.data_dir, overrides())))
     return
   record = {}
   if os.path.exists(FLAGS.out):
@@ -167,20 +191,25 @@ def main(argv):
       record = json.load(f)
   record.setdefault("methods", {})
   specs = [tuple(map(int, spec.split("/"))) for spec in FLAGS.runs]
-  methods = FLAGS.methods or configs.methods()
+  methods, sets = FLAGS.methods or configs.methods(), overrides()
+  try:  # before any run
+    configs_run = {method: recorded_config(method, sets) for method in methods}
+  except KeyError as e:
+    raise SystemExit(f"--set: {e.args[0]}") from None
   results = run_all([(method, seed, threads) for method in methods for seed, threads in specs])
   for method in methods:
     new = [results[(method, *spec)] for spec in specs]
     again = {(r["seed"], r["threads"], r["machine"]) for r in new}
-    previous, config = record["methods"].get(method, {}), recorded_config(method)
+    previous, config = record["methods"].get(method, {}), configs_run[method]
     changes = config_changes(previous["config"], config) if previous else []
     if changes:
       print(f"{method}: config changed since its recorded runs ({'; '.join(changes)}): they are dropped.", flush=True)
     kept = [
         r for r in ([] if changes else previous.get("runs", [])) if (r["seed"], r["threads"], r["machine"]) not in again
     ]
-    record["methods"][method] = dict(summary(kept + new), config=config)
-    s = record["methods"][method]
+    s = record["methods"][method] = dict(summary(kept + new), config=config)
+    if sets:
+      s["set"] = sets  # what the trial changed
     print(
         f"{method}: trained {s['trained_min']:.1f}-{s['trained_max']:.1f}, untrained <= {s['untrained_max']:.1f}, "
         f"random <= {s['random_max']:.1f}",
@@ -206,6 +235,9 @@ def define_flags() -> None:
       os.path.join(os.path.dirname(__file__), "results", "synthetic_learning.json"),
       "The record to update: a measured method's runs replace its recorded runs of the same seed, "
       "threads and machine (runs on other machines are kept, so the record spans CPUs).",
+  )
+  flags.DEFINE_multi_string(
+      "set", [], "A trial: field=value (a Python literal) set in every run's config; use with --out."
   )
   flags.DEFINE_string("worker", None, "Internal: one run, as method/seed; prints its result as JSON.")
 

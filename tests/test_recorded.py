@@ -22,6 +22,10 @@ RECORD = json.loads(pathlib.Path(os.path.join(ROOT, "benchmarks", "results", "sy
 README = pathlib.Path(os.path.join(ROOT, "README.md")).read_text()
 SPREAD = {m: r["trained_max"] - r["trained_min"] for m, r in RECORD.items()}  # recorded mAP range of each method
 INTEL = "x86_64, 2 cores, AVX-512, Intel(R) Xeon(R) Processor"
+TRIALS = {  # what did not narrow the runs (README, Training), each as `python -m benchmarks.synthetic_learning --set`
+    p.stem: json.loads(p.read_text())["methods"]
+    for p in pathlib.Path(ROOT, "benchmarks", "results", "synthetic_trials").glob("*.json")
+}
 
 
 def learning_rows():
@@ -164,6 +168,43 @@ def test_the_readme_cpu_time_ratios_are_the_record():
 def test_the_record_is_of_todays_configs(method):
   """A config changed since its runs were recorded is measured again before its figures are quoted."""
   assert synthetic_learning.config_changes(RECORD[method]["config"], synthetic_learning.recorded_config(method)) == []
+
+
+@pytest.mark.parametrize("name", sorted(TRIALS))
+def test_each_recorded_trial_is_todays_config_but_for_what_it_sets(name):
+  """A trial (`--set`, `--out` under synthetic_trials/) trained today's `:synthetic` with its fields
+  changed, nothing else; a config changed since fails until the trial is run again or dropped."""
+  ((method, trial),) = TRIALS[name].items()
+  assert trial["set"] and trial["config"] == synthetic_learning.recorded_config(method, trial["set"])
+
+
+def test_the_readme_quotes_the_recorded_trials():
+  """AGW on the demo's 64x32 images, and its seeds' initialisation and batches paired the other way."""
+  small, init1, init2 = (TRIALS[name]["agw"] for name in ("agw_64x32", "agw_64x32_init1", "agw_64x32_init2"))
+  assert small["set"] == {"data.augment.height": 64, "data.augment.width": 32}
+  assert init1["set"] == {**small["set"], "model.seed": 1} and init2["set"] == {**small["set"], "model.seed": 2}
+  (crossed1,), (crossed2,) = init1["runs"], init2["runs"]
+  assert (crossed1["seed"], crossed1["threads"], crossed2["seed"], crossed2["threads"]) == (2, 2, 1, 2)
+  extremes = lambda runs: tuple(sorted(runs, key=lambda r: r["trained"])[i]["seed"] for i in (0, -1))
+  assert extremes(small["runs"]) == extremes(RECORD["agw"]["runs"]) == (1, 2)  # lowest, highest
+  own = {r["seed"]: r["trained"] for r in small["runs"] if r["threads"] == 2}
+  four = [own[1], own[2], crossed1["trained"], crossed2["trained"]]
+  quoted = (
+      f"nor did the demo's 64x32 images: so trained, AGW's five runs there moved by "
+      f"{small['trained_max'] - small['trained_min']:.1f} points, {small['trained_min']:.1f}-{small['trained_max']:.1f}, "
+      f"its seed 1 again the lowest and seed 2 the highest. Both what a seed initialises (`model.seed`) and the "
+      f"batches it draws (`seed`) move a run: on 2 threads seed 2's initialisation with seed 1's batches reached "
+      f"{crossed2['trained']:.1f} and seed 1's with seed 2's {crossed1['trained']:.1f}, against {own[1]:.1f} and "
+      f"{own[2]:.1f} for seeds 1 and 2 themselves, so over these four pairings AGW spans {max(four) - min(four):.1f} "
+      f"points, and its five runs, moving by {small['trained_max'] - small['trained_min']:.1f}, drew from a wider spread"
+  )
+  assert quoted in " ".join(README.split()), quoted
+  assert small["machines"] == init1["machines"] == init2["machines"] == ["x86_64, 2 cores, AVX2, AMD EPYC"]
+
+
+def test_a_trials_fields_are_set_after_the_runs_seed():
+  cfg = synthetic_learning.synthetic_config("agw", 1, "", {"model.seed": 2, "data.augment.height": 64})
+  assert (cfg.seed, cfg.model.seed, cfg.data.augment.height) == (1, 2, 64)
 
 
 def test_config_changes_are_changed_or_gone_fields_not_added_ones():
