@@ -202,6 +202,23 @@ def test_the_readme_quotes_the_recorded_trials():
   assert small["machines"] == init1["machines"] == init2["machines"] == ["x86_64, 2 cores, AVX2, AMD EPYC"]
 
 
+def test_the_readme_quotes_the_demos_trials():
+  """DANet with its seeds' initialisation and batches paired the other way: how far a run can land."""
+  init1, init2 = (TRIALS[name][test_learning.DEMO] for name in ("danet_init1", "danet_init2"))
+  assert init1["set"] == {"model.seed": 1} and init2["set"] == {"model.seed": 2}
+  (crossed1,), (crossed2,) = init1["runs"], init2["runs"]
+  assert (crossed1["seed"], crossed1["threads"], crossed2["seed"], crossed2["threads"]) == (2, 2, 1, 2)
+  every = [r["trained"] for r in RECORD[test_learning.DEMO]["runs"]] + [crossed1["trained"], crossed2["trained"]]
+  quoted = (
+      f"with seed 2's initialisation and seed 1's batches DANet reached {crossed2['trained']:.1f}, with seed 1's "
+      f"initialisation and seed 2's batches {crossed1['trained']:.1f} (2 threads, recorded trials, "
+      f"`benchmarks/results/synthetic_trials/`), so its runs span at least {max(every) - min(every):.1f} points, every "
+      f"one above the bar of {test_learning.DEMO_MAP:.0f}"
+  )
+  assert quoted in " ".join(README.split()), quoted
+  assert min(every) > test_learning.DEMO_MAP and init1["machines"] == RECORD[test_learning.DEMO]["machines"]
+
+
 def test_a_trials_fields_are_set_after_the_runs_seed():
   cfg = synthetic_learning.synthetic_config("agw", 1, "", {"model.seed": 2, "data.augment.height": 64})
   assert (cfg.seed, cfg.model.seed, cfg.data.augment.height) == (1, 2, 64)
