@@ -21,8 +21,7 @@ against this record, and the record against today's configs (`tests/test_recorde
 
 A trial, a change to the configs measured before (or instead of) making it, sets fields with
 `--set=field=value` (a Python literal) and writes its own record with `--out`: under
-`benchmarks/results/synthetic_trials/`, where the README's account of what did not narrow the runs
-quotes it (`tests/test_recorded.py`).
+`benchmarks/results/synthetic_trials/`, where the README quotes it (`tests/test_recorded.py`).
 """
 
 import ast
