@@ -221,6 +221,33 @@ def test_the_readme_quotes_the_demos_trials():
   assert init1["machines"] == init2["machines"] == RECORD[test_learning.DEMO]["machines"]
 
 
+def test_the_readme_split_noise_figures_are_the_record():
+  """Two DANet runs scored on the test split's people and on five more groups of as many: whether
+  their gap holds beyond the test split (`benchmarks.split_noise`)."""
+  record = json.loads(pathlib.Path(ROOT, "benchmarks", "results", "split_noise.json").read_text())
+  assert record["config"] == synthetic_learning.recorded_config(record["method"]) and record["method"] == "danet"
+  first, second = record["runs"]
+  assert (first["init"], first["batches"], second["init"], second["batches"]) == (1, 2, 2, 1)
+  assert [r["trained"] for r in record["runs"]] == [r["groups"][0] for r in record["runs"]]  # group 0: the test split
+  gaps = [a - b for a, b in zip(first["groups"][1:], second["groups"][1:])]
+  others = [sum(r["groups"][1:]) / len(gaps) for r in record["runs"]]
+  n = record["group_identities"]
+  quoted = (
+      f"two runs of the demo's DANet that scored {first['trained']:.1f} and {second['trained']:.1f} on its {n} test "
+      f"identities (seed 1's initialisation with seed 2's batches, and the reverse) scored {others[0]:.1f} and "
+      f"{others[1]:.1f} on average over five more groups of {n} people rendered under the same cameras, the first "
+      f"ahead in {sum(g > 0 for g in gaps)} of the five groups and behind in {sum(g < 0 for g in gaps)}, by at most "
+      f"{max(map(abs, gaps)):.1f} points"
+  )
+  assert len(gaps) == 5 and quoted in " ".join(README.split()), quoted
+  assert all(
+      max(r["groups"][1:]) < min(first["trained"], second["trained"]) for r in record["runs"]
+  )  # "lower in every"
+  assert f"Their gap of {first['trained'] - second['trained']:.1f} points came from the {n} people" in " ".join(
+      README.split()
+  )
+
+
 def test_a_trials_fields_are_set_after_the_runs_seed():
   cfg = synthetic_learning.synthetic_config("agw", 1, "", {"model.seed": 2, "data.augment.height": 64})
   assert (cfg.seed, cfg.model.seed, cfg.data.augment.height) == (1, 2, 64)

@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import subprocess
 import sys
@@ -60,6 +61,26 @@ def test_every_identity_has_both_modalities(sysu_tree):
   for person in {p.name for p in sysu_tree.glob("cam*/*")}:
     cams = {int(c.parent.name[3:]) for c in sysu_tree.glob(f"cam*/{person}") if any(c.iterdir())}
     assert cams & {1, 2, 4, 5} and cams & {3, 6}
+
+
+def test_more_test_identities_join_the_test_split_and_leave_the_rest_of_the_tree_as_it_was(sysu_tree, tmp_path):
+  synthetic.write_sysu(str(tmp_path), dataclasses.replace(SMALL, more_test_identities=3))
+  read = lambda root, name: [int(t) for t in (root / "exp" / f"{name}_id.txt").read_text().split(",")]
+  for name in ("train", "val"):
+    assert read(tmp_path, name) == read(sysu_tree, name)
+  base = {p.relative_to(sysu_tree): p.read_bytes() for p in sysu_tree.rglob("*.jpg")}
+  numbers = sorted({int(p.parent.name) for p in tmp_path.rglob("*.jpg")})
+  more = [n for n in numbers if n > max(int(p.parts[1]) for p in base)]
+  assert len(more) == 3 and read(tmp_path, "test") == read(sysu_tree, "test") + more
+  assert {
+      p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*.jpg") if int(p.parent.name) not in more
+  } == base
+  for person in more:  # both modalities, and official trial permutations of their images
+    cams = {int(c.parent.name[3:]) for c in tmp_path.glob(f"cam*/{person:04d}")}
+    assert cams & {1, 2, 4, 5} and cams & {3, 6}
+    cells = scipy.io.loadmat(tmp_path / "exp" / "rand_perm_cam.mat")["rand_perm_cam"]
+    for c in cams:
+      assert cells[c - 1, 0][person - 1, 0].shape == (10, len(list(tmp_path.glob(f"cam{c}/{person:04d}/*.jpg"))))
 
 
 def test_infrared_intensity_follows_colour_only_partly():

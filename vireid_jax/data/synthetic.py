@@ -297,6 +297,7 @@ class SysuSpec:
   height: int = 128
   width: int = 64
   seed: int = 0
+  more_test_identities: int = 0  # people past the others, all in the test split; the rest of the tree unchanged
 
 
 @dataclasses.dataclass(frozen=True)
@@ -355,11 +356,15 @@ def write_sysu(root: str, spec: SysuSpec = SysuSpec()) -> dict[str, int]:
   ids = _sysu_identity_numbers(spec.num_identities, rng)
   cameras = {c: sample_camera(rng, infrared=c in SYSU_INFRARED_CAMERAS) for c in SYSU_CAMERAS}
   seen_by = _sysu_camera_sets(len(ids), rng)
+  # Numbered past the others, their cameras drawn apart from `rng` ([seed, 0] seeds no person), so
+  # that everything else is written as without them.
+  more = list(range(max(ids) + 1, max(ids) + 1 + spec.more_test_identities))
+  seen_by += _sysu_camera_sets(len(more), np.random.default_rng([spec.seed, 0]))
   counts = {f"cam{c}": 0 for c in SYSU_CAMERAS}
-  max_id = max(ids)
+  max_id = max(ids + more)
   # rand_perm_cam{c}{p} is a 10 x n uint8 matrix of 1-based permutations (n = 0 where unseen).
   perms = {c: [np.zeros((10, 0), np.uint8) for _ in range(max_id)] for c in SYSU_CAMERAS}
-  for identity, cams in zip(ids, seen_by):
+  for identity, cams in zip(ids + more, seen_by):
     person = sample_person(np.random.default_rng([spec.seed, identity]))
     for c in cams:
       img_rng = np.random.default_rng([spec.seed, identity, c])
@@ -377,7 +382,7 @@ def write_sysu(root: str, spec: SysuSpec = SysuSpec()) -> dict[str, int]:
   order = rng.permutation(len(ids))
   train = sorted(ids[i] for i in order[: spec.num_train])
   val = sorted(ids[i] for i in order[spec.num_train : spec.num_train + spec.num_val])
-  test = sorted(ids[i] for i in order[spec.num_train + spec.num_val :])
+  test = sorted(ids[i] for i in order[spec.num_train + spec.num_val :]) + more
   exp = os.path.join(root, "exp")
   os.makedirs(exp, exist_ok=True)
   for name, split in (("train", train), ("val", val), ("test", test)):
