@@ -42,7 +42,7 @@ def group_maps(cfg, features: np.ndarray, columns: dict, groups: list[np.ndarray
   for identities in groups:
     keep = np.isin(columns["identity"], identities)
     results = evaluate.evaluate_features(features[keep], {k: v[keep] for k, v in columns.items()}, cfg.eval)
-    maps.append(round(results["modes"]["all_single"]["mean"][evaluate.reported(cfg.eval, "mAP")], 2))
+    maps.append(synthetic_learning.all_search_map(cfg, results))
   return maps
 
 
@@ -70,7 +70,7 @@ def main(argv):
           dict(
               init=init,
               batches=batches,
-              trained=round(trained["modes"]["all_single"]["mean"][evaluate.reported(cfg.eval, "mAP")], 2),
+              trained=synthetic_learning.all_search_map(cfg, trained),
               groups=group_maps(cfg, features, columns, groups),
           )
       )

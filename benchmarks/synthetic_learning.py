@@ -80,6 +80,11 @@ def config_changes(recorded: dict, current: dict) -> list[str]:
   ]
 
 
+def all_search_map(cfg, results: dict) -> float:
+  """The all-search single-shot mAP of evaluation `results`, as recorded (2 decimals)."""
+  return round(results["modes"]["all_single"]["mean"][evaluate.reported(cfg.eval, "mAP")], 2)
+
+
 def measure(method: str, seed: int, data_dir: str, overrides: dict | None = None) -> dict:
   """Trains `method:synthetic` with `seed` (and a trial's `overrides`) in a temporary work
   directory; its all-search mAP, the untrained model's and random features'."""
@@ -92,13 +97,12 @@ def measure(method: str, seed: int, data_dir: str, overrides: dict | None = None
   program, state = train.create(cfg, data.num_classes, data.steps_per_epoch)
   untrained = inference.features(cfg, train.inference_model(program, state), data.sources["test"], data.test_cols)
   noise = np.random.default_rng(seed).normal(size=untrained.shape).astype(np.float32)
-  all_search = lambda results: round(results["modes"]["all_single"]["mean"][evaluate.reported(cfg.eval, "mAP")], 2)
   return dict(
       seed=seed,
-      trained=all_search(trained),
+      trained=all_search_map(cfg, trained),
       seconds=round(seconds, 1),
-      untrained=all_search(evaluate.evaluate_features(untrained, data.test_cols, cfg.eval)),
-      random=all_search(evaluate.evaluate_features(noise, data.test_cols, cfg.eval)),
+      untrained=all_search_map(cfg, evaluate.evaluate_features(untrained, data.test_cols, cfg.eval)),
+      random=all_search_map(cfg, evaluate.evaluate_features(noise, data.test_cols, cfg.eval)),
   )
 
 

@@ -229,6 +229,8 @@ def test_the_readme_split_noise_figures_are_the_record():
   first, second = record["runs"]
   assert (first["init"], first["batches"], second["init"], second["batches"]) == (1, 2, 2, 1)
   assert [r["trained"] for r in record["runs"]] == [r["groups"][0] for r in record["runs"]]  # group 0: the test split
+  crossed = [TRIALS[f"danet_init{r['init']}"]["danet"]["runs"][0]["trained"] for r in record["runs"]]
+  assert crossed == [r["trained"] for r in record["runs"]]  # the same runs as the demo's recorded trials
   gaps = [a - b for a, b in zip(first["groups"][1:], second["groups"][1:])]
   others = [sum(r["groups"][1:]) / len(gaps) for r in record["runs"]]
   n = record["group_identities"]

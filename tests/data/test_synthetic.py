@@ -75,10 +75,10 @@ def test_more_test_identities_join_the_test_split_and_leave_the_rest_of_the_tree
   assert {
       p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*.jpg") if int(p.parent.name) not in more
   } == base
+  cells = scipy.io.loadmat(tmp_path / "exp" / "rand_perm_cam.mat")["rand_perm_cam"]
   for person in more:  # both modalities, and official trial permutations of their images
     cams = {int(c.parent.name[3:]) for c in tmp_path.glob(f"cam*/{person:04d}")}
     assert cams & {1, 2, 4, 5} and cams & {3, 6}
-    cells = scipy.io.loadmat(tmp_path / "exp" / "rand_perm_cam.mat")["rand_perm_cam"]
     for c in cams:
       assert cells[c - 1, 0][person - 1, 0].shape == (10, len(list(tmp_path.glob(f"cam{c}/{person:04d}/*.jpg"))))
 
