@@ -54,9 +54,8 @@ def synthetic_config(method: str, seed: int, data_dir: str, overrides: dict | No
   return common.apply(cfg, [common.Row("--set", field, value, "–") for field, value in (overrides or {}).items()])
 
 
-def recorded_config(method: str, overrides: dict | None = None) -> dict:
-  """`method:synthetic` (with a trial's `overrides`) as every run trains it, flattened to dotted
-  fields, less what each run sets (its seed, the data folder)."""
+def flat_fields(cfg) -> dict:
+  """A config as {dotted field: value} (JSON values: tuples as lists)."""
 
   def flat(tree: dict, prefix: str = "") -> dict:
     out = {}
@@ -64,20 +63,28 @@ def recorded_config(method: str, overrides: dict | None = None) -> dict:
       out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key: value})
     return out
 
-  fields = flat(json.loads(synthetic_config(method, 0, "", overrides).to_json_best_effort()))
+  return flat(json.loads(cfg.to_json_best_effort()))
+
+
+def recorded_config(method: str, overrides: dict | None = None) -> dict:
+  """`method:synthetic` (with a trial's `overrides`) as every run trains it, flattened to dotted
+  fields, less what each run sets (its seed, the data folder)."""
+  fields = flat_fields(synthetic_config(method, 0, "", overrides))
   per_run = {"seed", "model.seed", "data.data_dir"} - set(overrides or {})
   return {k: v for k, v in sorted(fields.items()) if k not in per_run}
 
 
 def config_changes(recorded: dict, current: dict) -> list[str]:
-  """Fields whose value differs between a recorded config and the current one, or that the current
-  one no longer has. A field added since (with its default) is not a change: runs recorded before it
-  existed trained what its default does."""
+  """Fields whose value differs between a recorded config and the current one, that the current
+  one no longer has, or that it added since with a value other than the block's default
+  (`configs.common`): runs recorded before a field existed trained what its default does. A loss
+  term's or head's own settings, whose defaults are the term's, count as added at their default."""
+  defaults = flat_fields(common.base_config("", common.loss_config()))
   return [
       f"{k}: {v!r} -> {repr(current[k]) if k in current else '(gone)'}"
       for k, v in recorded.items()
       if k not in current or current[k] != v
-  ]
+  ] + [f"{k}: (added) {v!r}" for k, v in current.items() if k not in recorded and defaults.get(k, v) != v]
 
 
 def all_search_map(cfg, results: dict) -> float:
@@ -110,7 +117,7 @@ def run_all(jobs: list[tuple[str, int, int]]) -> dict[tuple[str, int, int], dict
   """Every (method, seed, threads) run, each in a fresh process pinned to its own `threads`
   cores; runs that fit side by side on this machine's cores run at once (single-thread ones first)."""
   for method in dict.fromkeys(method for method, _, _ in jobs):  # built once, before runs side by side
-    datasets.sources(synthetic_config(method, 0, FLAGS.data_dir).data)
+    datasets.sources(synthetic_config(method, 0, FLAGS.data_dir, overrides()).data)
   free, pending, running, results = sorted(os.sched_getaffinity(0)), sorted(jobs, key=lambda j: j[2]), [], {}
   if max(threads for _, _, threads in jobs) > len(free):
     raise SystemExit(f"--runs: more threads asked for than this machine's {len(free)} cores.")

@@ -21,6 +21,7 @@ def data_config(**overrides) -> ml_collections.ConfigDict:
           manual_dir="",  # the raw folder; empty = the synthetic dataset
           require_manual_dir=True,  # paper configs refuse to train on the synthetic stand-in
           synthetic_identities=100,  # size of the synthetic SYSU-MM01 tree (60% train, 10% val, 30% test)
+          synthetic_more_test_identities=0,  # people added to its test split only (the rest unchanged)
           data_dir="~/tensorflow_datasets",
           builder_config="default",  # SYSU: "default" (train + val ids) | "train_only"
           trial=1,  # RegDB split 1..10
@@ -100,6 +101,7 @@ def eval_config(**overrides) -> ml_collections.ConfigDict:
           trials=10,
           sampling="seeded",
           rand_perm_cam="",
+          gallery_identities=0,  # one gallery of every test identity
           distance="euclidean",
           normalize=False,
           flip=False,
@@ -296,8 +298,8 @@ SYNTHETIC_SCALE = (
         "data.synthetic_identities",
         200,
         "–",
-        note="our choice: a test split of 60 identities rather than 30 steadied the mAP over CPUs and seeds "
-        "in our trials, and 140 training identities make up for the harder gallery (README, Training)",
+        note="our choice: 140 training and validation identities rather than 70; chosen when each run was "
+        "scored in one gallery of its test split, where 60 identities steadied the mAP more than 30 (README, Training)",
     ),
     Row(
         ":synthetic: epochs",
@@ -408,7 +410,12 @@ def _shrink(cfg: ml_collections.ConfigDict, size: str) -> None:
     cfg.model.width = 16
     cfg.optimizer.update(name="adam", lr=1e-3, backbone_lr_mult=1.0, decay_at=(15, 19))
     cfg.train.update(epochs=20, log_every=50, checkpoint_every=200, eval_every=130)
-    cfg.eval.trials = 10  # the protocol's ten gallery samplings: a steadier mean on 30 test identities
+    cfg.eval.trials = 10  # the protocol's ten gallery samplings
+    # Which people the test split holds moved a run's mAP by about 2 points (README, Training): 360
+    # more people under the same cameras, scored in galleries of 30 (as many as the default test
+    # split holds), make the mean one over 13 galleries (14 at `SYNTHETIC_SCALE`'s 60 test identities).
+    cfg.data.synthetic_more_test_identities = 360
+    cfg.eval.gallery_identities = 30
   else:
     cfg.train.update(steps=3, log_every=1, checkpoint_every=2)
     cfg.eval.update(trials=1, modes=cfg.eval.modes[:1])

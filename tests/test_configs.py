@@ -12,6 +12,7 @@ import pytest
 import configs
 from configs import common
 from vireid_jax import evaluate, train
+from vireid_jax.data import synthetic
 
 METHODS = configs.methods()
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
@@ -94,6 +95,16 @@ def test_the_cpu_sizes_are_valid_configs(method, size):
   train.check(cfg)
   stages = sorted({stage for stage, _ in module(method).get_config().model.non_local})
   assert [tuple(pair) for pair in cfg.model.non_local] == [(stage, 0) for stage in stages]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_the_synthetic_test_split_makes_whole_galleries(method):
+  """`:synthetic` scores its test split's people in galleries of `eval.gallery_identities`: the
+  split (30% of the tree, and the people added to it) makes at least 13 of them, none left over."""
+  cfg = module(method).get_config("synthetic")
+  spec = synthetic.sysu_spec(cfg.data.synthetic_identities, cfg.data.synthetic_more_test_identities)
+  people = spec.num_identities - spec.num_train - spec.num_val + spec.more_test_identities
+  assert people % cfg.eval.gallery_identities == 0 and people // cfg.eval.gallery_identities >= 13, people
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -122,6 +122,16 @@ def test_paper_config_requires_imagenet_weights(data_dir, tmp_path):
     train.train_and_evaluate(cfg, str(tmp_path))
 
 
+def test_identity_groups_that_do_not_divide_the_test_split_fail_before_training(data_dir, tmp_path):
+  cfg = config("agw", data_dir)
+  cfg.eval.gallery_identities = 7  # the default tree's 30 test identities
+  with pytest.raises(
+      ValueError, match="eval.gallery_identities: the test split's 30 identities do not make groups of 7"
+  ):
+    train.train_and_evaluate(cfg, str(tmp_path))
+  assert not os.listdir(tmp_path)
+
+
 @pytest.mark.xdist_group("two_processes")  # the fixture's processes run once, for both of its tests
 def test_sharded_gradients_and_batch_statistics_match_one_device(data_dir, tmp_path, two_processes):
   """One batch's gradients and updated BatchNorm statistics, as the loop computes them, on 8

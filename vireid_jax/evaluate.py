@@ -8,17 +8,22 @@
   trials          SYSU and LLCM gallery samplings (10 in every published result)
   sampling        "seeded" (AGW code family) | "official" (exp/rand_perm_cam.mat)
   rand_perm_cam   path of rand_perm_cam.mat for sampling="official"
+  gallery_identities  0: one gallery of every test identity (every published result); n: the test
+                  identities (in order) in groups of n, each scored as a test split of its own, and
+                  each mode's trials pooled over the groups: a smaller gallery, and a mean over more
+                  people than one gallery of that size holds (names carry "_gallery<n>")
   distance        "euclidean" | "sqeuclidean" | "cosine"
   normalize       L2-normalise features first (optional, names carry "_l2")
   flip            average features of the image and its mirror (optional, "_flip")
   rerank          k-reciprocal re-ranking, k1=20, k2=6, lambda=0.3 (optional, "_rerank")
   max_rank        CMC length
 Metric names carry a suffix for every optional step that is on, so no such result can be read as
-a plain one: e.g. `rank1_flip_rerank`.
+a plain one: e.g. `rank1_flip_rerank`, `mAP_gallery30`.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import tempfile
@@ -27,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from vireid_jax import errors
 from vireid_jax.evaluation import metrics, protocols
 
 RANKS = (1, 5, 10, 20)
@@ -81,6 +87,10 @@ def check(config: Any) -> list[str]:
     problems.append(f"eval.trials: expected a positive number of gallery samplings, got {cfg.trials!r}.")
   if cfg.distance not in metrics.DISTANCES:
     problems.append(f"eval.distance: expected one of {metrics.DISTANCES}, got {cfg.distance!r}.")
+  if not (isinstance(cfg.gallery_identities, int) and cfg.gallery_identities >= 0):
+    problems.append(
+        f"eval.gallery_identities: expected 0 (one gallery) or a number of identities, got {cfg.gallery_identities!r}."
+    )
   for field in ("max_rank", "batch_size"):
     if not (isinstance(cfg[field], int) and cfg[field] >= 1):
       problems.append(f"eval.{field}: expected a positive integer, got {cfg[field]!r}.")
@@ -88,8 +98,10 @@ def check(config: Any) -> list[str]:
 
 
 def suffix(cfg: Any) -> str:
-  """ "_l2", "_flip", "_rerank" for each optional step that is on, in that order."""
-  return "".join(f"_{name}" for name, on in (("l2", cfg.normalize), ("flip", cfg.flip), ("rerank", cfg.rerank)) if on)
+  """ "_l2", "_flip", "_rerank" for each optional step that is on, in that order, then
+  "_gallery<n>" for galleries of n identities."""
+  steps = "".join(f"_{name}" for name, on in (("l2", cfg.normalize), ("flip", cfg.flip), ("rerank", cfg.rerank)) if on)
+  return steps + (f"_gallery{cfg.gallery_identities}" if cfg.gallery_identities else "")
 
 
 def reported(cfg: Any, metric: str) -> str:
@@ -150,18 +162,37 @@ def _summarize(rows: list[dict[str, float]]) -> dict[str, Any]:
   }
 
 
+def identity_groups(identities: np.ndarray, cfg: Any) -> list[np.ndarray]:
+  """Indices into the test split (its `identities` [N]) of each group `cfg.gallery_identities` makes."""
+  if not cfg.gallery_identities:
+    return [np.arange(len(identities))]
+  people = np.unique(identities)
+  if len(people) % cfg.gallery_identities:
+    raise errors.UserError(
+        f"eval.gallery_identities: the test split's {len(people)} identities do not make groups of "
+        f"{cfg.gallery_identities}; expected a divisor of {len(people)}."
+    )
+  return [
+      np.flatnonzero(np.isin(identities, group)) for group in np.split(people, len(people) // cfg.gallery_identities)
+  ]
+
+
 def evaluate_features(features: np.ndarray, test_split: Mapping[str, np.ndarray], cfg: Any) -> dict[str, Any]:
-  """Every mode and trial of `cfg.protocol` on features [N, D] of the whole test split."""
+  """Every mode and trial of `cfg.protocol` on features [N, D] of the whole test split (each mode's
+  trials of every identity group, `cfg.gallery_identities`, in group order)."""
   test_split = {k: np.asarray(v) for k, v in test_split.items()}
   results: dict[str, Any] = {
       "protocol": cfg.protocol,
       "sampling": cfg.sampling,
       "distance": cfg.distance,
       "suffix": suffix(cfg),
-      "modes": {},
   }
-  for name, (protocol, trials) in _mode_trials(test_split, cfg).items():
-    results["modes"][name] = _summarize([_trial_metrics(features, test_split, q, g, cfg, protocol) for q, g in trials])
+  rows = collections.defaultdict(list)
+  for group in identity_groups(test_split["identity"], cfg):
+    split = {k: v[group] for k, v in test_split.items()}
+    for name, (protocol, trials) in _mode_trials(split, cfg).items():
+      rows[name] += [_trial_metrics(features[group], split, q, g, cfg, protocol) for q, g in trials]
+  results["modes"] = {name: _summarize(trials) for name, trials in rows.items()}
   return results
 
 
@@ -201,16 +232,17 @@ def _distmat(features: np.ndarray, q: np.ndarray, g: np.ndarray, cfg: Any) -> np
 def ranked_examples(
     features: np.ndarray, test_split: Mapping[str, np.ndarray], cfg: Any, *, queries: int = 6, topk: int = 10
 ) -> dict[str, dict[str, np.ndarray]]:
-  """Rankings of a few queries per mode, for pictures: the first trial of each mode, `queries`
-  spread evenly over its query list.
+  """Rankings of a few queries per mode, for pictures: the first trial of each mode (in the first
+  identity group), `queries` spread evenly over its query list.
 
   Returns {mode: {"query": int [Q] and "gallery": int [Q, k] (indices into the test split;
   gallery -1 past the visible images), "distance": float [Q, k], "correct": bool [Q, k]}}.
   """
   test_split = {k: np.asarray(v) for k, v in test_split.items()}
+  group = identity_groups(test_split["identity"], cfg)[0]
   out = {}
-  for name, (protocol, trials) in _mode_trials(test_split, cfg).items():
-    q, g = next(iter(trials))
+  for name, (protocol, trials) in _mode_trials({k: v[group] for k, v in test_split.items()}, cfg).items():
+    q, g = (group[i] for i in next(iter(trials)))
     q = q[np.unique(np.linspace(0, len(q) - 1, queries).round().astype(int))]
     dist = _distmat(features, q, g, cfg)
     ranked = metrics.top_k(dist, *_identities_and_cameras(test_split, q, g), protocol=protocol, k=topk)

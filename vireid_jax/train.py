@@ -273,6 +273,7 @@ def load_data(config: Any) -> Data:
   index = samplers.ModalityIndex.from_columns(train_cols["label"], train_cols["modality"])
   per_modality = pipeline.make_sampler(config.data)[1]
   pipeline.check_fits(index, config.data)
+  evaluate.identity_groups(test_cols["identity"], config.eval)  # a bad grouping fails before training
   return Data(
       sources,
       train_cols,

@@ -1,5 +1,6 @@
 import dataclasses
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -8,6 +9,7 @@ import pytest
 import scipy.io
 from PIL import Image
 
+from configs import common
 from tests import runs
 from vireid_jax.data import datasets, synthetic
 
@@ -81,6 +83,17 @@ def test_more_test_identities_join_the_test_split_and_leave_the_rest_of_the_tree
     assert cams & {1, 2, 4, 5} and cams & {3, 6}
     for c in cams:
       assert cells[c - 1, 0][person - 1, 0].shape == (10, len(list(tmp_path.glob(f"cam{c}/{person:04d}/*.jpg"))))
+
+
+def test_the_data_configs_more_test_identities_name_and_write_their_own_tree(tmp_path):
+  config = common.data_config(synthetic_identities=10, synthetic_more_test_identities=3, require_manual_dir=False)
+  assert datasets.synthetic_version(config) == f"v{synthetic.VERSION}_10_identities_3_more_test"
+  root = pathlib.Path(datasets.synthetic_root(str(tmp_path), config))
+  read = lambda name: (root / "exp" / f"{name}_id.txt").read_text().split(",")
+  assert (len(read("train")), len(read("val")), len(read("test"))) == (6, 1, 3 + 3)
+  assert datasets.check(common.data_config(synthetic_more_test_identities=-1, require_manual_dir=False)) == [
+      "data.synthetic_more_test_identities: expected a number of people >= 0, got -1."
+  ]
 
 
 def test_infrared_intensity_follows_colour_only_partly():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from configs import common
-from vireid_jax import evaluate, inference
+from vireid_jax import errors, evaluate, inference
 from vireid_jax.data import transforms
 from vireid_jax.evaluation import metrics, protocols
 
@@ -49,6 +49,48 @@ def test_trials_mean_and_std(split):
   r = results["modes"]["all_single"]
   assert [t["rank1"] for t in r["trials"]] == pytest.approx(rank1)
   assert r["mean"]["rank1"] == pytest.approx(np.mean(rank1)) and r["std"]["rank1"] == pytest.approx(np.std(rank1))
+
+
+def test_identity_groups_are_scored_as_test_splits_of_their_own_and_their_trials_pooled(split):
+  """`eval.gallery_identities=4`: identities 1-4 and 5-8 each a test split (queries and gallery of
+  those people only), every trial of both in one mean."""
+  features = np.random.default_rng(4).normal(size=(len(split["identity"]), 16))
+  results = evaluate.evaluate_features(features, split, eval_config(modes=["all"], shots=[1], gallery_identities=4))
+  expected = []
+  for people in ((1, 2, 3, 4), (5, 6, 7, 8)):
+    keep = np.isin(split["identity"], people)
+    part = {k: v[keep] for k, v in split.items()}
+    for q, g in protocols.sysu_trials(part, mode="all", shots=1, trials=3):
+      assert set(part["identity"][g]) == set(people)
+      d = metrics.distances(features[keep][q], features[keep][g])
+      ids_cams = part["identity"][q], part["identity"][g], part["camera"][q], part["camera"][g]
+      expected.append(100 * metrics.ranking_metrics(d, *ids_cams, protocol="sysu")["mAP"])
+  r = results["modes"]["all_single"]
+  assert [t["mAP_gallery4"] for t in r["trials"]] == pytest.approx(expected)  # named apart from one gallery's
+  assert r["mean"]["mAP_gallery4"] == pytest.approx(np.mean(expected))
+  whole = evaluate.evaluate_features(features, split, eval_config(modes=["all"], shots=[1]))["modes"]["all_single"]
+  assert whole["mean"]["mAP"] != pytest.approx(r["mean"]["mAP_gallery4"])  # a gallery of 8 people is another protocol
+  assert [t["gallery"] for t in r["trials"]] == [4 * 4] * 6  # 4 people x 4 visible cameras, single-shot
+
+
+def test_identity_groups_must_divide_the_test_identities(split):
+  with pytest.raises(
+      errors.UserError, match=r"eval.gallery_identities: the test split's 8 identities do not make groups of 3"
+  ):
+    evaluate.identity_groups(split["identity"], eval_config(gallery_identities=3))
+  config = common.base_config("agw", common.loss_config())
+  config.eval.gallery_identities = -1
+  assert evaluate.check(config) == [
+      "eval.gallery_identities: expected 0 (one gallery) or a number of identities, got -1."
+  ]
+
+
+def test_ranked_examples_come_from_the_first_identity_group(split):
+  features = np.random.default_rng(5).normal(size=(len(split["identity"]), 8))
+  examples = evaluate.ranked_examples(features, split, eval_config(modes=["all"], shots=[1], gallery_identities=4))
+  ranked = examples["all_single"]
+  shown = np.concatenate([ranked["query"], ranked["gallery"][ranked["gallery"] >= 0]])
+  assert set(split["identity"][shown]) <= {1, 2, 3, 4}
 
 
 def test_optional_steps_appear_in_metric_names(split):

@@ -3,7 +3,8 @@
 `config` below is the `data` block of a run config (an `ml_collections.ConfigDict`) with fields
 `dataset` ("sysu_mm01" | "regdb" | "llcm"), `manual_dir` (the raw folder; empty = synthetic),
 `require_manual_dir` (paper configs: refuse the synthetic stand-in), `synthetic_identities` (the
-size of the synthetic SYSU-MM01 tree; LLCM's and RegDB's have one size), `data_dir` (where TFDS writes its ArrayRecord files),
+size of the synthetic SYSU-MM01 tree; LLCM's and RegDB's have one size), `synthetic_more_test_identities`
+(people added to that tree's test split only), `data_dir` (where TFDS writes its ArrayRecord files),
 `builder_config` (SYSU: "default" | "train_only"; LLCM: "default") and `trial` (RegDB: 1..10).
 
   python -m vireid_jax.data.datasets --data_dir=/tmp/vireid_data   # builds and describes each
@@ -69,6 +70,9 @@ def check(config: Any) -> list[str]:
     )
   if not (isinstance(config.synthetic_identities, int) and config.synthetic_identities >= 10):
     problems.append(f"data.synthetic_identities: expected at least 10 identities, got {config.synthetic_identities!r}.")
+  more = config.synthetic_more_test_identities
+  if not (isinstance(more, int) and more >= 0):
+    problems.append(f"data.synthetic_more_test_identities: expected a number of people >= 0, got {more!r}.")
   augment = config.augment
   if augment.interpolation not in transforms.INTERPOLATIONS:
     problems.append(
@@ -86,10 +90,15 @@ def check(config: Any) -> list[str]:
 
 def synthetic_version(config: Any) -> str:
   """Names the synthetic data of the `data` config: the renderer's version, and a SYSU-MM01 size
-  other than the default."""
-  if config.dataset == "sysu_mm01" and config.synthetic_identities != synthetic.SysuSpec.num_identities:
-    return f"v{synthetic.VERSION}_{config.synthetic_identities}_identities"
-  return f"v{synthetic.VERSION}"
+  other than the default (with the people added to its test split)."""
+  name = f"v{synthetic.VERSION}"
+  if config.dataset != "sysu_mm01":
+    return name
+  if config.synthetic_identities != synthetic.SysuSpec.num_identities:
+    name += f"_{config.synthetic_identities}_identities"
+  if config.synthetic_more_test_identities:
+    name += f"_{config.synthetic_more_test_identities}_more_test"
+  return name
 
 
 def synthetic_root(data_dir: str, config: Any) -> str:
@@ -103,7 +112,9 @@ def synthetic_root(data_dir: str, config: Any) -> str:
   staging = tempfile.mkdtemp(dir=parent, prefix=f".{dataset}-")
   try:
     if dataset == "sysu_mm01":
-      synthetic.write_sysu(staging, synthetic.sysu_spec(config.synthetic_identities))
+      synthetic.write_sysu(
+          staging, synthetic.sysu_spec(config.synthetic_identities, config.synthetic_more_test_identities)
+      )
     elif dataset == "llcm":
       synthetic.write_llcm(staging)
     else:
@@ -209,6 +220,7 @@ def main() -> None:
             builder_config="default",
             trial=1,
             synthetic_identities=synthetic.SysuSpec.num_identities,
+            synthetic_more_test_identities=0,
         )
     )
     for split, source in sources(config).items():

@@ -340,10 +340,15 @@ def _sysu_camera_sets(num_ids: int, rng: np.random.Generator) -> list[tuple[int,
   return sets
 
 
-def sysu_spec(identities: int, seed: int = 0) -> SysuSpec:
-  """A tree of `identities` people split as the default one: 60% train, 10% val, 30% test."""
+def sysu_spec(identities: int, more_test_identities: int = 0, seed: int = 0) -> SysuSpec:
+  """A tree of `identities` people split as the default one (60% train, 10% val, 30% test), and
+  `more_test_identities` people in its test split only."""
   return SysuSpec(
-      num_identities=identities, num_train=round(0.6 * identities), num_val=round(0.1 * identities), seed=seed
+      num_identities=identities,
+      num_train=round(0.6 * identities),
+      num_val=round(0.1 * identities),
+      seed=seed,
+      more_test_identities=more_test_identities,
   )
 
 
@@ -501,7 +506,7 @@ def main(argv: Sequence[str] | None = None) -> None:
   parser.add_argument("--seed", type=int, default=0)
   args = parser.parse_args(argv)
   if args.layout == "sysu":
-    counts = write_sysu(args.out, sysu_spec(args.identities or SysuSpec.num_identities, args.seed))
+    counts = write_sysu(args.out, sysu_spec(args.identities or SysuSpec.num_identities, seed=args.seed))
   elif args.layout == "regdb":
     counts = write_regdb(
         args.out, RegdbSpec(num_identities=args.identities or RegdbSpec.num_identities, seed=args.seed)
