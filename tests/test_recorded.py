@@ -159,6 +159,22 @@ def test_each_recorded_trial_is_todays_config_but_for_what_it_sets():
   assert {k for k in today if today[k] != trial[k]} == {"eval.gallery_identities"}
 
 
+def test_the_readme_quotes_eats_trial():
+  """EAT with zero-initialised residuals, the row that narrowed AGW's, MSO's and DPAN + CMDC's runs."""
+  trial = TRIALS["eat_zero_init"]["eat"]
+  assert trial["set"] == {"model.zero_init_residual": True} and trial["machines"] == [MACHINE]
+  spread = trial["trained_max"] - trial["trained_min"]
+  quoted = (
+      f"EAT with zero-initialised residuals (as AGW's, MSO's and DPAN + CMDC's) moved by {spread:.1f} points, "
+      f"{trial['trained_min']:.1f}-{trial['trained_max']:.1f}, more than without"
+  )
+  assert quoted in " ".join(README.split()) and spread > SPREAD["eat"], quoted
+  hctri = {(r["seed"], r["threads"]): r["trained"] for r in RECORD["hctri"]["runs"]}
+  assert f"HcTri's seed 1 alone moves by {abs(hctri[1, 1] - hctri[1, 2]):.1f} between 1 and 2 threads" in " ".join(
+      README.split()
+  )
+
+
 def test_a_trials_fields_are_set_after_the_runs_seed():
   cfg = synthetic_learning.synthetic_config("agw", 1, "", {"model.seed": 2, "data.augment.height": 64})
   assert (cfg.seed, cfg.model.seed, cfg.data.augment.height) == (1, 2, 64)
