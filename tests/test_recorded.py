@@ -14,7 +14,7 @@ import pytest
 
 import configs
 from benchmarks import synthetic_learning
-from tests import test_learning
+from tests import test_configs, test_learning
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECORD = json.loads(pathlib.Path(os.path.join(ROOT, "benchmarks", "results", "synthetic_learning.json")).read_text())[
@@ -133,7 +133,8 @@ def test_the_readme_galleries_are_the_configs():
   for method in configs.methods():
     cfg = synthetic_learning.synthetic_config(method, 0, "")
     assert (cfg.eval.gallery_identities, cfg.data.synthetic_more_test_identities) == (30, 360), method
-    galleries[method] = (round(0.3 * cfg.data.synthetic_identities) + 360) // 30
+    people, size = test_configs.synthetic_galleries(method)
+    galleries[method] = people // size
   assert {m: n for m, n in galleries.items() if n != 14} == {"caj": 13, "hctri": 13}
   assert (
       "its test split gains 360 people rendered under the same cameras (`data.synthetic_more_test_identities`; "
