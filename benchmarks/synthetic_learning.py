@@ -1,6 +1,6 @@
 """How robustly each method's `:synthetic` config learns: all-search mAP over seeds and thread counts.
 
-  python -m benchmarks.synthetic_learning [--methods=agw,hctri] [--runs=0/1,1/1,0/2,1/2,2/2]
+  python -m benchmarks.synthetic_learning [--methods=agw,hctri] [--runs=0/1,1/1,2/1,0/2,1/2,2/2]
   python -m benchmarks.synthetic_learning --methods=agw --set=data.augment.height=64 \
       --set=data.augment.width=32 --out=benchmarks/results/synthetic_trials/agw_64x32.json
 
@@ -234,7 +234,7 @@ def main(argv):
 def define_flags() -> None:
   """Flags exist only when this runs as a program, so tests can import `measure`."""
   flags.DEFINE_list("methods", None, "Methods to measure (default: every method config).")
-  flags.DEFINE_list("runs", ["0/1", "1/1", "0/2", "1/2", "2/2"], "Runs of each method, as seed/threads.")
+  flags.DEFINE_list("runs", ["0/1", "1/1", "2/1", "0/2", "1/2", "2/2"], "Runs of each method, as seed/threads.")
   flags.DEFINE_string(
       "data_dir",
       os.path.join(tempfile.gettempdir(), "vireid_jax_learning_data"),

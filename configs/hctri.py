@@ -159,7 +159,7 @@ CODE_ROWS = (  # both datasets
     Row("resize filter", "data.augment.interpolation", "lanczos", "–", "data_loader.py: Image.ANTIALIAS"),
 )
 # From random weights at the CPU default of 100 identities: at the demo's scale
-# (common.SYNTHETIC_SCALE) its five runs spread wider in our trial (not part of the record).
+# (common.SYNTHETIC_SCALE) its runs spread wider (README, Training: the trials table).
 SYNTHETIC = (
     common.WIDE,
     Row(

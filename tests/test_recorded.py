@@ -29,11 +29,12 @@ TRIALS = {  # config changes tried, each as `python -m benchmarks.synthetic_lear
 }
 
 
-def learning_rows():
-  """{method: [cells]} of the README's `:synthetic` learning table."""
+def table_rows(marker: str) -> dict:
+  """{name: [the other cells]} of the README table between two `<!-- marker -->` lines, each row
+  named by its first cell's `name.py` (a config) or `name.json` (a record)."""
   rows = {}
-  for line in README.split("<!-- learning table -->", 2)[1].splitlines():
-    match = re.match(r"\| `(\w+)\.py`[^|]*\|(.*)\|$", line)
+  for line in README.split(f"<!-- {marker} -->", 2)[1].splitlines():
+    match = re.match(r"\| `(\w+)\.(?:py|json)`[^|]*\|(.*)\|$", line)
     if match:
       rows[match.group(1)] = [c.strip() for c in match.group(2).split("|")]
   return rows
@@ -82,7 +83,7 @@ def test_every_method_is_recorded_over_seeds_and_thread_counts():
   for method, record in RECORD.items():
     runs = record["runs"]
     assert record["trained_min"] == min(r["trained"] for r in runs), method
-    assert {r["seed"] for r in runs} == {0, 1, 2} and {r["threads"] for r in runs} == {1, 2}, method
+    assert sorted((r["seed"], r["threads"]) for r in runs) == [(s, t) for s in (0, 1, 2) for t in (1, 2)], method
 
 
 def test_the_readme_spread_is_the_record():
@@ -100,7 +101,7 @@ def test_the_readme_spread_is_the_record():
   }
   assert all(r["machines"] == [MACHINE] for r in RECORD.values())
   assert (
-      "Every config was run for seeds 0, 1, 2 and on 1 and 2 threads (5 runs each) on an AMD EPYC with AVX-512" in text
+      "Every config was run for seeds 0, 1, 2 and on 1 and 2 threads (6 runs each) on an AMD EPYC with AVX-512" in text
   )
   assert f"moves by {others[low]:.1f} ({names[low]}) to {others[high]:.1f} points ({names[high]})" in text
   assert f"and the demo's by {SPREAD[test_learning.DEMO]:.1f}" in text
@@ -160,20 +161,44 @@ def test_each_recorded_trial_is_todays_config_but_for_what_it_sets():
   assert {k for k in today if today[k] != trial[k]} == {"eval.gallery_identities"}
 
 
-def test_the_readme_quotes_eats_trial():
-  """EAT with zero-initialised residuals, the row that narrowed AGW's, MSO's and DPAN + CMDC's runs."""
-  trial = TRIALS["eat_zero_init"]["eat"]
-  assert trial["set"] == {"model.zero_init_residual": True} and trial["machines"] == [MACHINE]
-  spread = trial["trained_max"] - trial["trained_min"]
-  quoted = (
-      f"EAT with zero-initialised residuals (as AGW's, MSO's and DPAN + CMDC's) moved by {spread:.1f} points, "
-      f"{trial['trained_min']:.1f}-{trial['trained_max']:.1f}, more than without"
-  )
-  assert quoted in " ".join(README.split()) and spread > SPREAD["eat"], quoted
+def test_the_readme_trials_table_is_the_trials_record():
+  """Each recorded trial, one row: its config, what it set, its range and spread beside today's
+  config's over the same seeds and thread counts; and what the prose below the table says of them."""
+  assert sorted(table_rows("trials table")) == sorted(TRIALS)
+  ranges = {}  # trial: (its runs, today's config's same runs)
+  for name, methods in TRIALS.items():
+    ((method, trial),) = methods.items()
+    runs = {(r["seed"], r["threads"]) for r in trial["runs"]}
+    today = [r["trained"] for r in RECORD[method]["runs"] if (r["seed"], r["threads"]) in runs]
+    assert trial["machines"] == [MACHINE] and len(today) == len(runs), name
+    assert table_rows("trials table")[name] == [
+        f"`{method}.py`",
+        ", ".join(f"`{field}={value!r}`" for field, value in trial["set"].items()),
+        f"{trial['trained_min']:.1f}-{trial['trained_max']:.1f}",
+        f"{trial['trained_max'] - trial['trained_min']:.1f}",
+        str(len(runs)),
+        f"{min(today):.1f}-{max(today):.1f} ({max(today) - min(today):.1f})",
+    ], name
+    ranges[name] = (trial["trained_min"], trial["trained_max"]), (min(today), max(today))
+  spread = {name: (high - low, t_high - t_low) for name, ((low, high), (t_low, t_high)) in ranges.items()}
+  text = " ".join(README.split())
+  assert "No change we tried brought EAT's or HcTri's runs within 3 points" in text
+  assert all(trial > test_learning.DEMO_SPREAD for trial, _ in spread.values())
+  assert spread["eat_wide"][0] > spread["eat_wide"][1] and spread["hctri_demo_scale"][0] > spread["hctri_demo_scale"][1]
+  assert spread["eat_zero_init"][0] < spread["eat_zero_init"][1] and spread["eat_no_cmkd"][0] < spread["eat_no_cmkd"][1]
+  (low, high), (today_low, today_high) = ranges["eat_zero_init"]
+  assert low < today_low and high < today_high  # "learning less"
+  eat_trials = [name for name in spread if name.startswith("eat_")]
+  assert min(eat_trials, key=lambda name: spread[name][0]) == "eat_paper_rate"  # "spread least"
+  assert ranges["eat_paper_rate"][0][1] < ranges["eat_paper_rate"][1][1] / 2  # "learned much less": under half
+
+
+def test_the_readme_quotes_hctris_seed_moving_with_threads():
   hctri = {(r["seed"], r["threads"]): r["trained"] for r in RECORD["hctri"]["runs"]}
+  moved = max(abs(hctri[seed, 1] - hctri[seed, 2]) for seed, threads in hctri if threads == 1)
   assert f"HcTri's seed 1 alone moves by {abs(hctri[1, 1] - hctri[1, 2]):.1f} between 1 and 2 threads" in " ".join(
       README.split()
-  )
+  ) and moved == abs(hctri[1, 1] - hctri[1, 2])
 
 
 def test_a_trials_fields_are_set_after_the_runs_seed():
@@ -196,7 +221,7 @@ def test_config_changes_are_changed_gone_or_added_away_from_their_default():
 @pytest.mark.parametrize("method", configs.methods())
 def test_the_readme_learning_table_quotes_the_record(method):
   r = RECORD[method]
-  assert learning_rows()[method] == [
+  assert table_rows("learning table")[method] == [
       f"{r['trained_min']:.1f}-{r['trained_max']:.1f}",
       str(len(r["runs"])),
       f"{r['untrained_max']:.1f}",
