@@ -12,7 +12,7 @@ DEMO = "danet"  # what `make demo` trains
 DEMO_MAP = 30.0  # the README's promise for `make demo`
 LEARNS = 2.0  # trained mAP over the larger of the untrained model's and random features'
 DEMO_LEARNS = 3.0
-DEMO_SPREAD = 3.0  # points we aim for every `:synthetic` mAP, the demo's first, to move by over seeds, threads, CPUs (test_recorded.py)
+DEMO_SPREAD = 3.0  # points we aim for every `:synthetic` mAP, the demo's first, to move by (test_recorded.py)
 DEMO_MINUTES = 5.0  # the demo's longest recorded run on 2 threads we aim for (test_recorded.py)
 MARGIN = 3.0  # points between the bar and the lowest recorded run (tests/test_recorded.py)
 

@@ -46,6 +46,12 @@ def minutes(record):
   return f"{max(r['seconds'] for r in record['runs'] if r['threads'] == threads) / 60:.1f} ({threads})"
 
 
+def thread_moves(record) -> dict:
+  """{seed: how far its 1-thread and 2-thread runs' mAP lie apart} of one method's record."""
+  run = {(r["seed"], r["threads"]): r["trained"] for r in record["runs"]}
+  return {seed: abs(run[seed, 1] - run[seed, 2]) for seed, threads in run if threads == 1}
+
+
 def span(values, fmt="{:.1f}"):
   """`low-high` as the README writes a range, one figure where both round alike."""
   low, high = fmt.format(min(values)), fmt.format(max(values))
@@ -105,10 +111,7 @@ def test_the_readme_spread_is_the_record():
   )
   assert f"moves by {others[low]:.1f} ({names[low]}) to {others[high]:.1f} points ({names[high]})" in text
   assert f"and the demo's by {SPREAD[test_learning.DEMO]:.1f}" in text
-  by_threads = 0.0
-  for record in RECORD.values():
-    run = {(r["seed"], r["threads"]): r["trained"] for r in record["runs"]}
-    by_threads = max([by_threads] + [abs(run[seed, 1] - run[seed, 2]) for seed, t in run if t == 1])
+  by_threads = max(max(thread_moves(record).values()) for record in RECORD.values())
   assert f"one seed's moves by up to {by_threads:.1f} points between 1 and 2 threads" in text
   over = [m for m in ("agw", "eat", "mso", "hctri", "danet", "cmdc", "caj") if SPREAD[m] > test_learning.DEMO_SPREAD]
   assert (
@@ -165,7 +168,7 @@ def test_the_readme_trials_table_is_the_trials_record():
   """Each recorded trial, one row: its config, what it set, its range and spread beside today's
   config's over the same seeds and thread counts; and what the prose below the table says of them."""
   assert sorted(table_rows("trials table")) == sorted(TRIALS)
-  ranges = {}  # trial: (its runs, today's config's same runs)
+  spreads = {}  # trial: (its spread, today's config's over the same runs)
   for name, methods in TRIALS.items():
     ((method, trial),) = methods.items()
     runs = {(r["seed"], r["threads"]) for r in trial["runs"]}
@@ -179,26 +182,26 @@ def test_the_readme_trials_table_is_the_trials_record():
         str(len(runs)),
         f"{min(today):.1f}-{max(today):.1f} ({max(today) - min(today):.1f})",
     ], name
-    ranges[name] = (trial["trained_min"], trial["trained_max"]), (min(today), max(today))
-  spread = {name: (high - low, t_high - t_low) for name, ((low, high), (t_low, t_high)) in ranges.items()}
-  text = " ".join(README.split())
-  assert "No change we tried brought EAT's or HcTri's runs within 3 points" in text
-  assert all(trial > test_learning.DEMO_SPREAD for trial, _ in spread.values())
-  assert spread["eat_wide"][0] > spread["eat_wide"][1] and spread["hctri_demo_scale"][0] > spread["hctri_demo_scale"][1]
-  assert spread["eat_zero_init"][0] < spread["eat_zero_init"][1] and spread["eat_no_cmkd"][0] < spread["eat_no_cmkd"][1]
-  (low, high), (today_low, today_high) = ranges["eat_zero_init"]
-  assert low < today_low and high < today_high  # "learning less"
-  eat_trials = [name for name in spread if name.startswith("eat_")]
-  assert min(eat_trials, key=lambda name: spread[name][0]) == "eat_paper_rate"  # "spread least"
-  assert ranges["eat_paper_rate"][0][1] < ranges["eat_paper_rate"][1][1] / 2  # "learned much less": under half
+    spreads[name] = trial["trained_max"] - trial["trained_min"], max(today) - min(today)
+  assert "No change we tried brought EAT's or HcTri's runs within 3 points" in " ".join(README.split())
+  assert all(spread > test_learning.DEMO_SPREAD for spread, _ in spreads.values())
+  assert {name: spread > today for name, (spread, today) in spreads.items()} == {
+      "eat_wide": True,  # "spread wider"
+      "eat_zero_init": False,  # "a little less widely"
+      "eat_no_cmkd": False,  # "a little less widely too"
+      "eat_paper_rate": False,  # "spread least"
+      "hctri_demo_scale": True,  # "spread less than at the demo's scale"
+  }
+  assert min(spreads, key=lambda name: spreads[name][0]) == "eat_paper_rate"
+  zero_init, paper_rate, eat = TRIALS["eat_zero_init"]["eat"], TRIALS["eat_paper_rate"]["eat"], RECORD["eat"]
+  assert zero_init["trained_min"] < eat["trained_min"] and zero_init["trained_max"] < eat["trained_max"]  # learns less
+  assert paper_rate["trained_max"] < eat["trained_max"] / 2  # "learned much less": under half
 
 
 def test_the_readme_quotes_hctris_seed_moving_with_threads():
-  hctri = {(r["seed"], r["threads"]): r["trained"] for r in RECORD["hctri"]["runs"]}
-  moved = max(abs(hctri[seed, 1] - hctri[seed, 2]) for seed, threads in hctri if threads == 1)
-  assert f"HcTri's seed 1 alone moves by {abs(hctri[1, 1] - hctri[1, 2]):.1f} between 1 and 2 threads" in " ".join(
-      README.split()
-  ) and moved == abs(hctri[1, 1] - hctri[1, 2])
+  moves = thread_moves(RECORD["hctri"])
+  assert max(moves, key=moves.get) == 1
+  assert f"HcTri's seed 1 alone moves by {moves[1]:.1f} between 1 and 2 threads" in " ".join(README.split())
 
 
 def test_a_trials_fields_are_set_after_the_runs_seed():
