@@ -1,8 +1,9 @@
 """How robustly each method's `:synthetic` config learns: all-search mAP over seeds and thread counts.
 
   python -m benchmarks.synthetic_learning [--methods=agw,hctri] [--runs=0/1,1/1,2/1,0/2,1/2,2/2]
-  python -m benchmarks.synthetic_learning --methods=eat --set=model.width=32 \
-      --out=benchmarks/results/synthetic_trials/eat_wide.json
+  python -m benchmarks.synthetic_learning --methods=hctri --set=data.synthetic_identities=200 \
+      --set=train.epochs=14 --set="optimizer.decay_at=(10, 13)" \
+      --out=benchmarks/results/synthetic_trials/hctri_demo_scale.json
 
 Floating-point reduction order differs between CPUs (AVX2, AVX-512) and between thread counts, and
 with it every training curve. One machine reproduces that spread with other seeds and other

@@ -69,6 +69,7 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
           position_attention=False,  # DPAN: PAM after the modality-specific stages
           attention_reduction=8,  # PAM query/key channels: C / this (Fu et al.: 8)
           zero_init_residual=False,  # each bottleneck's last BN scale starts at 0 (torchvision's option)
+          equal_streams=False,  # both modality-specific streams start from the same random weights
           pooling="gem",
           gem_p=3.0,
           gem_learnable=False,
@@ -326,6 +327,14 @@ ZERO_INIT_RESIDUAL = Row(
     "–",
     note="our choice for random weights (Goyal et al. 2017): each block starts as its shortcut; the runs "
     "spread less (README, Training)",
+)
+EQUAL_STREAMS = Row(
+    ":synthetic: streams start equal",
+    "model.equal_streams",
+    True,
+    "–",
+    note="our choice for random weights: both modality-specific streams start from one draw, as both start from "
+    "the one pretrained ResNet-50 in the paper; the runs spread less (README, Training)",
 )
 WIDE = Row(
     ":synthetic: width",

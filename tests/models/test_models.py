@@ -326,6 +326,35 @@ def test_a_non_local_position_given_twice_is_refused():
   ]
 
 
+@pytest.mark.parametrize("attention", [False, True])
+def test_equal_streams_start_both_modality_specific_streams_from_one_draw(attention):
+  """`model.equal_streams` gives the infrared stream (stages and any position attention) the visible
+  stream's initial weights in buffers of its own, and changes nothing else."""
+  kw = dict(non_local=(), seed=3, split=2, position_attention=attention)
+  apart, equal = (build_model(tiny(equal_streams=e, **kw), 10) for e in (False, True))
+  a, b = (dict(nnx.to_flat_state(nnx.state(m))) for m in (apart, equal))
+  differ = {k for k in a if not np.array_equal(a[k][...], b[k][...])}
+  modules = ("specific", "attention") if attention else ("specific",)
+  assert {k[0] for k in differ} == set(modules) and all(k[1] == 1 for k in differ)
+  for module in modules:
+    streams = [dict(nnx.to_flat_state(nnx.state(getattr(m, module)[i]))) for m in (apart, equal) for i in (0, 1)]
+    assert streams[0].keys() == streams[1].keys()
+    assert not all(np.array_equal(streams[0][k][...], streams[1][k][...]) for k in streams[0])
+    assert all(np.array_equal(streams[2][k][...], streams[3][k][...]) for k in streams[2])
+    pointers = [{v[...].unsafe_buffer_pointer() for v in s.values()} for s in streams[2:]]
+    assert not pointers[0] & pointers[1]  # own buffers: a train step donates each once
+  x = images((2, 48, 24, 3))
+  out = equal(jnp.stack([x, x]), (0, 1))  # the same images through each stream, before any step
+  np.testing.assert_array_equal(out["stage1"][0::2], out["stage1"][1::2])
+
+
+def test_equal_streams_without_modality_specific_stages_is_refused():
+  cfg = importlib.import_module("configs.danet").get_config("test")
+  assert cfg.model.split == 0 and check(cfg) == []
+  cfg.model.equal_streams = True
+  assert check(cfg) == ["model.equal_streams: model.split=0 has no modality-specific streams; expected split >= 1."]
+
+
 def test_zero_init_residual_starts_each_block_as_its_shortcut():
   """`model.zero_init_residual` changes only each bottleneck's last BN scale, to 0 (the same random
   draws otherwise), and the block then computes relu(shortcut(x)), checked in numpy."""

@@ -97,6 +97,8 @@ def check(config: Any) -> list[str]:
     problems.append(
         "model.position_attention: the module follows the modality-specific stages; it needs " "model.split >= 1."
     )
+  if cfg.equal_streams and cfg.split == 0:
+    problems.append("model.equal_streams: model.split=0 has no modality-specific streams; expected split >= 1.")
   if not (cfg.non_local_inner == "half" or str(cfg.non_local_inner).isdigit() and int(cfg.non_local_inner) >= 1):
     problems.append(
         f"model.non_local_inner: expected 'half' or a positive number of channels, got " f"{cfg.non_local_inner!r}."
@@ -186,6 +188,9 @@ class TwoStreamReID(nnx.Module):
       )
     else:
       self.attention = None
+    if cfg.equal_streams:  # what one pretrained backbone loaded into both streams gives
+      for streams in filter(None, (self.specific, self.attention)):
+        nnx.update(streams[1], jax.tree.map(jnp.copy, nnx.state(streams[0])))  # copies: donated apart
 
     dim = shapes[-1][1] * EXPANSION
     self.pool = heads.GeM(cfg.gem_p, learnable=cfg.gem_learnable, eps=cfg.gem_eps) if cfg.pooling == "gem" else None
