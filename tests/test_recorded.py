@@ -53,6 +53,11 @@ def thread_moves(record) -> dict:
   return {seed: abs(run[seed, 1] - run[seed, 2]) for seed, threads in run if threads == 1}
 
 
+def mean_map(record) -> float:
+  """The mean of one record's trained mAP over its runs."""
+  return float(np.mean([r["trained"] for r in record["runs"]]))
+
+
 def span(values, fmt="{:.1f}"):
   """`low-high` as the README writes a range, one figure where both round alike."""
   low, high = fmt.format(min(values)), fmt.format(max(values))
@@ -169,14 +174,15 @@ def test_each_recorded_trial_is_todays_config_but_for_what_it_sets():
 def test_the_readme_trials_table_is_the_trials_record():
   """Each recorded trial, one row: its config, what it set, its range and spread beside today's
   config's over the same seeds and thread counts; and what the prose below the table says of them."""
-  assert sorted(table_rows("trials table")) == sorted(TRIALS)
+  rows = table_rows("trials table")
+  assert sorted(rows) == sorted(TRIALS)
   spreads = {}  # trial: (its spread, today's config's over the same runs)
   for name, methods in TRIALS.items():
     ((method, trial),) = methods.items()
     runs = {(r["seed"], r["threads"]) for r in trial["runs"]}
     today = [r["trained"] for r in RECORD[method]["runs"] if (r["seed"], r["threads"]) in runs]
     assert trial["machines"] == [MACHINE] and len(today) == len(runs), name
-    assert table_rows("trials table")[name] == [
+    assert rows[name] == [
         f"`{method}.py`",
         ", ".join(f"`{field}={value!r}`" for field, value in trial["set"].items()),
         f"{trial['trained_min']:.1f}-{trial['trained_max']:.1f}",
@@ -197,15 +203,12 @@ def test_the_readme_quotes_eats_equal_streams_against_its_streams_apart():
   """EAT's `:synthetic` starts its streams equal; the trial without it is what it narrowed."""
   assert synthetic_learning.synthetic_config("eat", 0, "").model.equal_streams
   equal, apart = RECORD["eat"], TRIALS["eat_streams_apart"]["eat"]
-  mean = {
-      name: np.mean([r["trained"] for r in record["runs"]]) for name, record in (("equal", equal), ("apart", apart))
-  }
-  assert mean["equal"] > mean["apart"]  # "learned more"
+  assert mean_map(equal) > mean_map(apart)  # "learned more"
   quoted = (
       f"its runs moved by {SPREAD['eat']:.1f} points rather than {apart['trained_max'] - apart['trained_min']:.1f}, "
       f"one seed's by at most {max(thread_moves(equal).values()):.1f} between 1 and 2 threads rather than "
-      f"{max(thread_moves(apart).values()):.1f}, and learned more ({mean['equal']:.1f} on average rather than "
-      f"{mean['apart']:.1f})"
+      f"{max(thread_moves(apart).values()):.1f}, and learned more ({mean_map(equal):.1f} on average rather than "
+      f"{mean_map(apart):.1f})"
   )
   assert quoted in " ".join(README.split()), quoted
 

@@ -189,7 +189,7 @@ class TwoStreamReID(nnx.Module):
     else:
       self.attention = None
     if cfg.equal_streams:  # what one pretrained backbone loaded into both streams gives
-      for streams in filter(None, (self.specific, self.attention)):
+      for streams in (s for s in (self.specific, self.attention) if s is not None):
         nnx.update(streams[1], jax.tree.map(jnp.copy, nnx.state(streams[0])))  # copies: donated apart
 
     dim = shapes[-1][1] * EXPANSION
