@@ -161,6 +161,7 @@ ROWS = (
 
 SYNTHETIC = common.SYNTHETIC_SCALE + (
     common.EQUAL_STREAMS,
+    common.STRONG_WEIGHT_DECAY,
     Row(
         ":synthetic: CMKD reduction",
         "loss.terms.distillation.reduction",

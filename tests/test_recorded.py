@@ -193,24 +193,36 @@ def test_the_readme_trials_table_is_the_trials_record():
     spreads[name] = trial["trained_max"] - trial["trained_min"], max(today) - min(today)
   assert all(spread > test_learning.DEMO_SPREAD for spread, _ in spreads.values())
   assert {name: spread > today for name, (spread, today) in spreads.items()} == {
+      "eat_paper_weight_decay": True,  # "brought EAT's runs within the 3 points"
       "eat_streams_apart": True,  # "brought EAT's runs together"
       "hctri_demo_scale": True,  # "spread less than at the demo's scale"
       "hctri_equal_streams_s2": True,  # "its runs spread wider"
+      "hctri_strong_weight_decay": False,  # "narrowed HcTri's runs too"
   }
 
 
-def test_the_readme_quotes_eats_equal_streams_against_its_streams_apart():
-  """EAT's `:synthetic` starts its streams equal; the trial without it is what it narrowed."""
-  assert synthetic_learning.synthetic_config("eat", 0, "").model.equal_streams
-  equal, apart = RECORD["eat"], TRIALS["eat_streams_apart"]["eat"]
-  assert mean_map(equal) > mean_map(apart)  # "learned more"
-  quoted = (
-      f"its runs moved by {SPREAD['eat']:.1f} points rather than {apart['trained_max'] - apart['trained_min']:.1f}, "
-      f"one seed's by at most {max(thread_moves(equal).values()):.1f} between 1 and 2 threads rather than "
+def test_the_readme_quotes_eats_equal_streams_and_weight_decay_against_the_trials_without():
+  """EAT's `:synthetic` starts its streams equal and decays its weights at 5e-3; the trials at 5e-4,
+  with and without equal streams, are what each narrowed."""
+  cfg = synthetic_learning.synthetic_config("eat", 0, "")
+  assert cfg.model.equal_streams and cfg.optimizer.weight_decay == 5e-3
+  strong, equal, apart = RECORD["eat"], TRIALS["eat_paper_weight_decay"]["eat"], TRIALS["eat_streams_apart"]["eat"]
+  spread = lambda record: record["trained_max"] - record["trained_min"]
+  assert mean_map(equal) > mean_map(apart) and mean_map(strong) < mean_map(equal)  # "learned more", "a little less"
+  text = " ".join(README.split())
+  for quoted in (
+      f"its runs moved by {spread(equal):.1f} points rather than {spread(apart):.1f}, one seed's by at most "
+      f"{max(thread_moves(equal).values()):.1f} between 1 and 2 threads rather than "
       f"{max(thread_moves(apart).values()):.1f}, and learned more ({mean_map(equal):.1f} on average rather than "
-      f"{mean_map(apart):.1f})"
-  )
-  assert quoted in " ".join(README.split()), quoted
+      f"{mean_map(apart):.1f})",
+      f"its runs move by {SPREAD['eat']:.1f} points rather than {spread(equal):.1f}, one seed's by at most "
+      f"{max(thread_moves(strong).values()):.1f} between 1 and 2 threads rather than "
+      f"{max(thread_moves(equal).values()):.1f}, and learn a little less ({mean_map(strong):.1f} on average rather "
+      f"than {mean_map(equal):.1f})",
+  ):
+    assert quoted in text, quoted
+  run = {(r["seed"], r["threads"]): r["trained"] for r in equal["runs"]}
+  assert f"seeds 0 and 1 on 1 thread ({run[0, 1]:.1f} and {run[1, 1]:.1f}) moved further apart" in text
 
 
 def test_the_readme_quotes_hctris_seed_moving_with_threads():
@@ -219,6 +231,15 @@ def test_the_readme_quotes_hctris_seed_moving_with_threads():
   assert max(moves, key=moves.get) == 1 and max(equal, key=equal.get) == 2
   assert f"HcTri's seed 1 alone moves by {moves[1]:.1f} between 1 and 2 threads" in text
   assert f"its seed 2 moved by {equal[2]:.1f} between 1 and 2 threads" in text
+  strong = TRIALS["hctri_strong_weight_decay"]["hctri"]
+  strong_moves = thread_moves(strong)
+  assert strong["trained_max"] - strong["trained_min"] > test_learning.DEMO_SPREAD
+  assert max(strong_moves, key=strong_moves.get) == 2
+  assert (
+      f"narrowed HcTri's runs too, to {strong['trained_max'] - strong['trained_min']:.1f} points, and they learned "
+      f"more ({mean_map(strong):.1f} on average rather than {mean_map(RECORD['hctri']):.1f}), but not within 3: its "
+      f"seed 2 moved by {strong_moves[2]:.1f} between 1 and 2 threads"
+  ) in text
 
 
 def test_a_trials_fields_are_set_after_the_runs_seed():
