@@ -342,7 +342,7 @@ STRONG_WEIGHT_DECAY = Row(
     5e-3,
     "–",
     note="our choice for random weights: ten times the 5e-4 every method's rows set; the runs spread less "
-    "and learn a little less (README, Training)",
+    "(README, Training)",
 )
 WIDE = Row(
     ":synthetic: width",

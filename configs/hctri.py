@@ -18,7 +18,8 @@ hetero-centre terms): `--config.loss.terms.hetero_center.weight=0
 --config.loss.terms.part_hetero_center.weight=0 --config.loss.terms.batch_hard.weight=1`.
 
 `:synthetic` keeps this structure (with the paper's 256-d parts) at width 32 from random weights,
-but split s1, without the per-part term and for 40 epochs (table below).
+but split s1 with both streams starting equal, weight decay 5e-3, without the per-part term and for
+40 epochs (table below).
 `:reference` (combinable: `:regdb,reference`) is the released code where it differs from the paper
 (tables below), step for step: the authors' checkpoints load with `--config.model.init_from=...`. It
 does not reproduce the initialisation, nor the checkpoint selection by test-set rank-1.
@@ -159,9 +160,12 @@ CODE_ROWS = (  # both datasets
     Row("resize filter", "data.augment.interpolation", "lanczos", "–", "data_loader.py: Image.ANTIALIAS"),
 )
 # From random weights at the CPU default of 100 identities: at the demo's scale
-# (common.SYNTHETIC_SCALE) its runs spread wider (README, Training: the trials table).
+# (common.SYNTHETIC_SCALE) its runs spread wider, and without equal streams or the strong weight
+# decay too (README, Training: the trials table).
 SYNTHETIC = (
     common.WIDE,
+    common.EQUAL_STREAMS,
+    common.STRONG_WEIGHT_DECAY,
     Row(
         ":synthetic: part dimension d",
         "model.heads.parts.dim",

@@ -196,8 +196,10 @@ def test_the_readme_trials_table_is_the_trials_record():
       "eat_paper_weight_decay": True,  # "brought EAT's runs within the 3 points"
       "eat_streams_apart": True,  # "brought EAT's runs together"
       "hctri_demo_scale": True,  # "spread less than at the demo's scale"
-      "hctri_equal_streams_s2": True,  # "its runs spread wider"
-      "hctri_strong_weight_decay": False,  # "narrowed HcTri's runs too"
+      "hctri_equal_streams_s2": True,  # "Each alone ... left them wider"
+      "hctri_streams_apart": True,
+      "hctri_streams_apart_more_test_people": True,
+      "hctri_streams_apart_paper_weight_decay": True,  # "brought HcTri's runs within the 3 points too"
   }
 
 
@@ -225,21 +227,33 @@ def test_the_readme_quotes_eats_equal_streams_and_weight_decay_against_the_trial
   assert f"seeds 0 and 1 on 1 thread ({run[0, 1]:.1f} and {run[1, 1]:.1f}) moved further apart" in text
 
 
-def test_the_readme_quotes_hctris_seed_moving_with_threads():
+def test_the_readme_quotes_hctris_equal_streams_and_weight_decay_against_the_trials_without():
+  """HcTri's `:synthetic` starts its streams equal and decays its weights at 5e-3, as EAT's; the
+  trials with either alone (or neither) spread wider."""
+  cfg = synthetic_learning.synthetic_config("hctri", 0, "")
+  assert cfg.model.equal_streams and cfg.optimizer.weight_decay == 5e-3 and cfg.model.split == 1
+  both, neither = RECORD["hctri"], TRIALS["hctri_streams_apart_paper_weight_decay"]["hctri"]
+  apart, more = TRIALS["hctri_streams_apart"]["hctri"], TRIALS["hctri_streams_apart_more_test_people"]["hctri"]
+  equal = TRIALS["hctri_equal_streams_s2"]["hctri"]
+  spread = lambda record: record["trained_max"] - record["trained_min"]
+  moves = {
+      name: thread_moves(r) for name, r in (("both", both), ("neither", neither), ("apart", apart), ("equal", equal))
+  }
+  assert mean_map(both) > mean_map(neither)  # "learn more"
+  assert max(moves["apart"], key=moves["apart"].get) == 2 and max(moves["equal"], key=moves["equal"].get) == 2
   text = " ".join(README.split())
-  moves, equal = thread_moves(RECORD["hctri"]), thread_moves(TRIALS["hctri_equal_streams_s2"]["hctri"])
-  assert max(moves, key=moves.get) == 1 and max(equal, key=equal.get) == 2
-  assert f"HcTri's seed 1 alone moves by {moves[1]:.1f} between 1 and 2 threads" in text
-  assert f"its seed 2 moved by {equal[2]:.1f} between 1 and 2 threads" in text
-  strong = TRIALS["hctri_strong_weight_decay"]["hctri"]
-  strong_moves = thread_moves(strong)
-  assert strong["trained_max"] - strong["trained_min"] > test_learning.DEMO_SPREAD
-  assert max(strong_moves, key=strong_moves.get) == 2
-  assert (
-      f"narrowed HcTri's runs too, to {strong['trained_max'] - strong['trained_min']:.1f} points, and they learned "
-      f"more ({mean_map(strong):.1f} on average rather than {mean_map(RECORD['hctri']):.1f}), but not within 3: its "
-      f"seed 2 moved by {strong_moves[2]:.1f} between 1 and 2 threads"
-  ) in text
+  for quoted in (
+      f"its runs move by {SPREAD['hctri']:.1f} points rather than {spread(neither):.1f} (streams apart at 5e-4), one "
+      f"seed's by at most {max(moves['both'].values()):.1f} between 1 and 2 threads rather than "
+      f"{max(moves['neither'].values()):.1f}, and learn more ({mean_map(both):.1f} on average rather than "
+      f"{mean_map(neither):.1f})",
+      f"with its streams apart at 5e-3 they moved by {spread(apart):.1f} points, its seed 2 by "
+      f"{moves['apart'][2]:.1f} between 1 and 2 threads, and by {spread(more):.1f} with the same models scored over "
+      f"25 galleries of 30 rather than 13",
+      f"at the paper's split s2, not s1), by {spread(equal):.1f}, its seed 2 by {moves['equal'][2]:.1f}",
+  ):
+    assert quoted in text, quoted
+  assert TRIALS["hctri_streams_apart_more_test_people"]["hctri"]["set"]["data.synthetic_more_test_identities"] == 720
 
 
 def test_a_trials_fields_are_set_after_the_runs_seed():
